@@ -1,0 +1,41 @@
+# The two commands of the quick start (`make run`, `make test`) and the ones around them.
+# Each makes its own virtualenv in .venv from requirements.txt: only Python 3 is needed.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+FLASK := $(BIN)/flask --app wsgi
+
+.PHONY: run test lint format migrate clean
+
+$(STAMP): requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+## run: serve the API with gunicorn on 127.0.0.1:5000 (SQLite unless DATABASE_URL says otherwise)
+run: $(STAMP)
+	$(FLASK) db upgrade
+	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
+## test: the test suite on SQLite, and on PostgreSQL too when TEST_DATABASE_URL is set
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## lint: ruff's checks and formatting, as CI runs them
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## migrate: apply migrations to DATABASE_URL (or the SQLite default)
+migrate: $(STAMP)
+	$(FLASK) db upgrade
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,87 @@
+"""The error shape, and the one path every failure takes to reach the client as JSON."""
+
+from flask import current_app, request
+from marshmallow import ValidationError
+from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import HTTPException
+
+from phoenix.jsonio import json_response
+
+INVALID_INPUT = "The request has invalid fields: {names}. See errors for what each needs."
+SERVER_ERROR = "Something went wrong on our side. It has been logged; please try again later."
+CONFLICT = "The change conflicts with data already stored. Reload and try again."
+
+HTTP_MESSAGES = {
+    400: "The request could not be understood. Check its syntax and try again.",
+    404: "There is nothing at this URL. The routes are listed in the README and at /api/docs.",
+    405: "The {method} method is not allowed on this URL. Allowed: {allowed}.",
+    413: "The request body is larger than the limit of {limit} bytes.",
+    415: "Send the body as JSON, with the header Content-Type: application/json.",
+}
+
+
+class ApiError(Exception):
+    """A failure to answer in our shape: status code, one sentence, and field errors if any."""
+
+    def __init__(self, status, message, errors=None, headers=None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = errors
+        self.headers = headers or {}
+
+
+def failure(status, message, errors=None, headers=None):
+    """A JSON failure response in the DESIGN shape."""
+    body = {"status": "failed", "message": message}
+    if errors is not None:
+        body["errors"] = errors
+    return json_response(body, status, headers)
+
+
+def validation_failure(error):
+    """400 for input that a schema refused, naming the fields."""
+    messages = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
+    schema_level = messages.get("_schema")
+    if schema_level and len(messages) == 1 and isinstance(schema_level, list):
+        message = schema_level[0]
+    else:
+        message = INVALID_INPUT.format(names=", ".join(str(name) for name in messages))
+    return failure(400, message, messages)
+
+
+def http_failure(error):
+    """Our shape for the errors Flask and Werkzeug raise themselves (404, 405, 413, ...)."""
+    template = HTTP_MESSAGES.get(error.code)
+    headers = {}
+    if error.code == 405:
+        allowed = getattr(error, "valid_methods", None) or []
+        headers["Allow"] = ", ".join(allowed)
+        message = template.format(method=request.method, allowed=", ".join(allowed) or "none")
+    elif error.code == 413:
+        message = template.format(limit=current_app.config["MAX_CONTENT_LENGTH"])
+    elif template:
+        message = template
+    else:
+        message = error.description or error.name
+    return failure(error.code or 500, message, headers=headers)
+
+
+def render_error(error):
+    """Turn any exception into a JSON failure; log the ones we did not expect."""
+    if isinstance(error, ApiError):
+        return failure(error.status, error.message, error.errors, error.headers)
+    if isinstance(error, ValidationError):
+        return validation_failure(error)
+    if isinstance(error, HTTPException):
+        return http_failure(error)
+    if isinstance(error, IntegrityError):
+        current_app.logger.warning("Integrity error on %s %s: %s", request.method, request.path, error.orig)
+        return failure(409, CONFLICT)
+    current_app.logger.error("Unhandled error on %s %s", request.method, request.path, exc_info=error)
+    return failure(500, SERVER_ERROR)
+
+
+def register_errorhandlers(app):
+    """Route every failure outside Flask-RESTful resources through render_error."""
+    app.register_error_handler(Exception, render_error)

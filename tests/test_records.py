@@ -1,0 +1,210 @@
+"""/api/records: create, read, list, replace, change, remove; stamping with the key's username."""
+
+from datetime import UTC, datetime
+
+from phoenix.models import Record
+
+RECORD = {"timestamp": 828283281.21, "value1": "German Shepherd", "value2": 781230.21, "value3": True}
+
+
+def create(client, auth, body=RECORD):
+    response = client.post("/api/records", json=body, headers=auth)
+    assert response.status_code == 201, response.json
+    return response.json["record"]
+
+
+def test_create_is_201_with_location_and_stored(client, auth, rows):
+    response = client.post("/api/records", json=RECORD, headers=auth)
+    assert response.status_code == 201
+    assert response.headers["Location"] == "/api/records/1"
+    record = response.json["record"]
+    assert response.json["status"] == "success"
+    assert {name: record[name] for name in RECORD} == RECORD
+    assert record["id"] == 1
+    assert record["lastmodifiedby"] == "tester"
+    [stored] = rows(Record)
+    assert (stored.timestamp, stored.value1, stored.value2, stored.value3) == tuple(RECORD.values())
+    assert stored.lastmodifiedby == "tester"
+    assert stored.creationdate == stored.lastmodificationdate
+
+
+def test_create_with_one_field_leaves_the_others_null(client, auth, rows):
+    record = create(client, auth, {"value3": False})
+    assert (record["timestamp"], record["value1"], record["value2"], record["value3"]) == (
+        None,
+        None,
+        None,
+        False,
+    )
+    assert rows(Record)[0].value3 is False
+
+
+def test_dates_are_iso_8601_utc_with_offset(client, auth):
+    record = create(client, auth)
+    for name in ("creationdate", "lastmodificationdate"):
+        assert record[name].endswith("+00:00")
+        parsed = datetime.fromisoformat(record[name])
+        assert abs((datetime.now(UTC) - parsed).total_seconds()) < 60
+
+
+def test_create_without_key_is_401_and_writes_nothing(client, rows):
+    response = client.post("/api/records", json=RECORD)
+    assert response.status_code == 401
+    assert response.json == {
+        "status": "failed",
+        "message": "You are not authenticated! Please add an authentication key to the header and try again!",
+    }
+    assert rows(Record) == []
+
+
+def test_create_with_unknown_key_is_401(client, api_key, rows):
+    response = client.post("/api/records", json=RECORD, headers={"api-key": api_key + "x"})
+    assert response.status_code == 401
+    assert response.json["status"] == "failed"
+    assert rows(Record) == []
+
+
+def test_bearer_authorization_is_accepted(client, api_key, rows):
+    response = client.post("/api/records", json=RECORD, headers={"Authorization": f"Bearer {api_key}"})
+    assert response.status_code == 201
+    assert rows(Record)[0].lastmodifiedby == "tester"
+
+
+def test_get_one(client, auth):
+    created = create(client, auth)
+    response = client.get("/api/records/1")
+    assert response.status_code == 200
+    assert response.json == {"status": "success", "record": created}
+
+
+def test_get_missing_is_404(client):
+    response = client.get("/api/records/42")
+    assert response.status_code == 404
+    assert response.json == {
+        "status": "failed",
+        "message": "The record does not exist! Please try a different record number!",
+    }
+
+
+def test_get_non_integer_id_is_400(client):
+    for bad in ("abc", "1.5", "-1", "1e3", "%20"):
+        response = client.get(f"/api/records/{bad}")
+        assert response.status_code == 400, bad
+        assert response.json["errors"] == {"id": ["Not a valid integer."]}
+
+
+def test_get_id_beyond_any_stored_is_404_not_500(client):
+    assert client.get("/api/records/99999999999999999999999").status_code == 404
+
+
+def test_list_is_ordered_by_id_and_paged(client, auth):
+    for n in range(5):
+        create(client, auth, {"value2": float(n)})
+    first = client.get("/api/records?limit=2")
+    assert first.status_code == 200
+    assert [r["value2"] for r in first.json["records"]] == [0.0, 1.0]
+    assert first.json["next_cursor"]
+    assert first.json["links"]["next"] in first.headers["Link"]
+    seen = [r["id"] for r in first.json["records"]]
+    url = first.json["links"]["next"]
+    while url:
+        page = client.get(url)
+        seen += [r["id"] for r in page.json["records"]]
+        url = page.json["links"]["next"]
+    assert seen == [1, 2, 3, 4, 5]
+
+
+def test_list_empty(client):
+    response = client.get("/api/records")
+    assert response.json == {"status": "success", "records": [], "next_cursor": None, "links": {"next": None}}
+    assert "Link" not in response.headers
+
+
+def test_list_limit_out_of_range_is_400(client):
+    for bad in ("0", "501", "x", "-1"):
+        response = client.get(f"/api/records?limit={bad}")
+        assert response.status_code == 400, bad
+        assert "limit" in response.json["errors"]
+
+
+def test_list_unknown_parameter_is_400(client):
+    response = client.get("/api/records?colour=red")
+    assert response.status_code == 400
+    assert response.json["errors"] == {"colour": ["Unknown parameter."]}
+
+
+def test_put_replaces_every_field(client, auth, rows):
+    create(client, auth)
+    response = client.put("/api/records/1", json={"value1": "only this"}, headers=auth)
+    assert response.status_code == 200
+    record = response.json["record"]
+    assert (record["timestamp"], record["value1"], record["value2"], record["value3"]) == (
+        None,
+        "only this",
+        None,
+        None,
+    )
+    [stored] = rows(Record)
+    assert (stored.timestamp, stored.value1, stored.value2, stored.value3) == (None, "only this", None, None)
+
+
+def test_put_needs_a_value(client, auth, rows):
+    create(client, auth)
+    response = client.put("/api/records/1", json={}, headers=auth)
+    assert response.status_code == 400
+    assert rows(Record)[0].value1 == RECORD["value1"]
+
+
+def test_patch_changes_only_what_is_sent(client, auth, rows):
+    created = create(client, auth)
+    response = client.patch("/api/records/1", json={"value2": 1920.02, "value1": None}, headers=auth)
+    assert response.status_code == 200
+    record = response.json["record"]
+    assert record["value2"] == 1920.02
+    assert record["value1"] is None
+    assert record["value3"] is True
+    assert record["creationdate"] == created["creationdate"]
+    assert record["lastmodificationdate"] > created["lastmodificationdate"]
+    [stored] = rows(Record)
+    assert (stored.value1, stored.value2, stored.value3) == (None, 1920.02, True)
+
+
+def test_patch_with_no_field_is_400(client, auth, rows):
+    create(client, auth)
+    response = client.patch("/api/records/1", json={}, headers=auth)
+    assert response.status_code == 400
+    assert response.json["message"] == "Send at least one field to change."
+    assert rows(Record)[0].value1 == RECORD["value1"]
+
+
+def test_patch_by_a_second_user_restamps_lastmodifiedby(client, auth, make_key, rows):
+    create(client, auth)
+    falcon = make_key("falcon")
+    response = client.patch("/api/records/1", json={"value1": "Yes"}, headers={"api-key": falcon})
+    assert response.json["record"]["lastmodifiedby"] == "falcon"
+    assert rows(Record)[0].lastmodifiedby == "falcon"
+
+
+def test_write_on_missing_record_is_404(client, auth):
+    for method in ("put", "patch", "delete"):
+        response = getattr(client, method)("/api/records/7", json={"value1": "x"}, headers=auth)
+        assert response.status_code == 404, method
+
+
+def test_item_writes_need_a_key(client, auth, rows):
+    create(client, auth)
+    for method in ("put", "patch", "delete"):
+        response = getattr(client, method)("/api/records/1", json={"value1": "x"})
+        assert response.status_code == 401, method
+    assert rows(Record)[0].value1 == RECORD["value1"]
+
+
+def test_delete_removes_and_ids_are_not_reused(client, auth, rows):
+    create(client, auth)
+    response = client.delete("/api/records/1", headers=auth)
+    assert response.status_code == 200
+    assert response.json["status"] == "success"
+    assert response.json["record"]["id"] == 1
+    assert rows(Record) == []
+    assert client.get("/api/records/1").status_code == 404
+    assert create(client, auth)["id"] == 2
