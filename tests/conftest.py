@@ -192,6 +192,12 @@ def places_holding(engine, needle):
 
 
 @pytest.fixture
+def storage_search():
+    """places_holding(engine, needle), for tests that build their own database."""
+    return places_holding
+
+
+@pytest.fixture
 def stored_anywhere(app):
     """Where the app's database keeps a string, to the byte (see places_holding)."""
 

@@ -11,7 +11,6 @@ from sqlalchemy.engine import make_url
 from phoenix import create_app
 from phoenix.extensions import db
 from phoenix.models import AuthenticationKey
-from tests.conftest import places_holding
 
 # What the authenticationkey.key column held: Phoenix's own keys, and the original Project Phoenix's.
 OLD_KEYS = {"sumit": "DkRK_9RTkFfH7sFwqBcaqD3TJJaURfLw", "Falcon": "1S-37823MlH3stph2uTYvA"}
@@ -35,7 +34,7 @@ def blank_url(db_url, request, tmp_path):
 
 
 @pytest.fixture
-def old_app(blank_url):
+def old_app(blank_url, storage_search):
     """An app on a database built to revision 0001 and holding OLD_KEYS in plaintext, as before hashing."""
     settings = {"PHOENIX_CONFIG": "testing", "SQLALCHEMY_DATABASE_URI": blank_url, "RATELIMIT_ENABLED": False}
     app = create_app(settings)
@@ -51,7 +50,7 @@ def old_app(blank_url):
                     {"username": username, "key": key},
                 )
         # The search must see a plaintext key before the upgrade, or "nowhere" after it proves nothing.
-        before = places_holding(db.engine, OLD_KEYS["sumit"])
+        before = storage_search(db.engine, OLD_KEYS["sumit"])
         assert "authenticationkey.key" in before
         assert any(place.startswith("file: ") for place in before)
     yield app
@@ -69,7 +68,7 @@ def schema_sql(connection, name):
     return connection.execute(sa.text(query), {"name": name}).scalar()
 
 
-def test_upgrade_leaves_no_plaintext_and_the_old_keys_still_work(old_app):
+def test_upgrade_leaves_no_plaintext_and_the_old_keys_still_work(old_app, storage_search):
     with old_app.app_context():
         upgrade()
         stored = db.session.scalars(sa.select(AuthenticationKey).order_by(AuthenticationKey.id)).all()
@@ -78,7 +77,7 @@ def test_upgrade_leaves_no_plaintext_and_the_old_keys_still_work(old_app):
             secret_digest = hashlib.sha256(key.encode()).hexdigest()
             assert (row.prefix, row.secret_hash) == ("legacy_" + secret_digest[:16], secret_digest)
             assert row.state() == "active"
-            assert places_holding(db.engine, key) == []
+            assert storage_search(db.engine, key) == []
         columns = {column["name"] for column in sa.inspect(db.engine).get_columns("authenticationkey")}
         assert "key" not in columns
 
