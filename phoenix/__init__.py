@@ -4,10 +4,13 @@ import logging
 import os
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
+from phoenix.cli import register_commands
 from phoenix.config import engine_options, load_config
 from phoenix.errors import register_errorhandlers
 from phoenix.extensions import db, ma, migrate
+from phoenix.ratelimits import register_rate_limits
 from phoenix.resources import register_resources
 
 
@@ -16,9 +19,12 @@ def create_app(config=None):
     app = Flask(__name__, instance_relative_config=True)
     configure(app, config)
     configure_logging(app)
+    trust_proxies(app)
     register_extensions(app)
+    register_rate_limits(app)
     register_errorhandlers(app)
     register_resources(app)
+    register_commands(app)
     return app
 
 
@@ -38,6 +44,17 @@ def configure(app, config):
 def configure_logging(app):
     """Log at LOG_LEVEL, to stderr (gunicorn and Heroku collect it)."""
     app.logger.setLevel(getattr(logging, app.config["LOG_LEVEL"], logging.INFO))
+
+
+def trust_proxies(app):
+    """Take the client's address from X-Forwarded-For, but only through the proxies the operator trusts.
+
+    Without PHOENIX_TRUSTED_PROXIES the header is ignored: any client could write anything in it, and
+    so choose the address that its requests are rate limited under.
+    """
+    hops = app.config["PHOENIX_TRUSTED_PROXIES"]
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)
 
 
 def register_extensions(app):

@@ -2,6 +2,8 @@
 
 import os
 
+from limits import parse_many
+
 DEFAULT_MAX_CONTENT_LENGTH = 1024 * 1024
 CONFIG_NAMES = ("development", "testing", "production")
 
@@ -23,6 +25,26 @@ def env_int(name, default):
     """An integer environment variable, or the default when it is unset or blank."""
     value = os.environ.get(name, "").strip()
     return int(value) if value else default
+
+
+def env_optional_int(name, minimum=1):
+    """A whole-number environment variable of at least minimum, or None when it is unset or blank."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < minimum:
+        raise RuntimeError(f"{name} must be a whole number of at least {minimum}, not {value!r}")
+    return int(value)
+
+
+def env_rate_limit(name, default):
+    """A rate limit such as "600/minute" (Flask-Limiter's notation), checked when the app starts."""
+    value = os.environ.get(name, "").strip() or default
+    try:
+        parse_many(value)
+    except ValueError:
+        raise RuntimeError(f"{name} must be a rate limit such as {default!r}, not {value!r}") from None
+    return value
 
 
 def env_flag(name, default):
@@ -57,4 +79,13 @@ def load_config(instance_path, name=None):
         "MAX_CONTENT_LENGTH": env_int("MAX_CONTENT_LENGTH", DEFAULT_MAX_CONTENT_LENGTH),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
         "PHOENIX_OPEN_REGISTRATION": env_flag("PHOENIX_OPEN_REGISTRATION", True),
+        "PHOENIX_KEY_MAX_AGE_DAYS": env_optional_int("PHOENIX_KEY_MAX_AGE_DAYS"),
+        "PHOENIX_TRUSTED_PROXIES": env_optional_int("PHOENIX_TRUSTED_PROXIES", minimum=0) or 0,
+        # Flask-Limiter's own setting names, so that its documentation applies as it stands.
+        "RATELIMIT_ENABLED": env_flag("PHOENIX_RATELIMIT_ENABLED", True),
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "").strip() or "memory://",
+        "RATELIMIT_KEY_PREFIX": os.environ.get("RATELIMIT_KEY_PREFIX", "").strip() or "phoenix",
+        "PHOENIX_RATELIMIT_KEYS": env_rate_limit("PHOENIX_RATELIMIT_KEYS", "10/hour"),
+        "PHOENIX_RATELIMIT_WRITES": env_rate_limit("PHOENIX_RATELIMIT_WRITES", "600/minute"),
+        "PHOENIX_RATELIMIT_READS": env_rate_limit("PHOENIX_RATELIMIT_READS", "3000/minute"),
     }

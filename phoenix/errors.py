@@ -17,6 +17,7 @@ HTTP_MESSAGES = {
     405: "The {method} method is not allowed on this URL. Allowed: {allowed}.",
     413: "The request body is larger than the limit of {limit} bytes.",
     415: "Send the body as JSON, with the header Content-Type: application/json.",
+    429: "Too many requests: the limit here is {limit}. Try again after the seconds in Retry-After.",
 }
 
 
@@ -60,6 +61,9 @@ def http_failure(error):
         message = template.format(method=request.method, allowed=", ".join(allowed) or "none")
     elif error.code == 413:
         message = template.format(limit=current_app.config["MAX_CONTENT_LENGTH"])
+    elif error.code == 429:
+        # Flask-Limiter describes the limit ("10 per 1 hour") and adds Retry-After and X-RateLimit-*.
+        message = template.format(limit=error.description)
     elif template:
         message = template
     else:

@@ -73,16 +73,43 @@ class Game(Stamped, db.Model):
 
 
 class AuthenticationKey(db.Model):
-    """An API key: the username it stamps on writes, and the key itself."""
+    """An API key: the username it stamps on writes, its public prefix and the digest of its secret.
+
+    The key itself is never stored. A username has one current key at a time: rotating adds a row
+    and marks the old one replaced; revoking marks the current one revoked (the name stays taken).
+    """
 
     __tablename__ = "authenticationkey"
     __table_args__ = {"sqlite_autoincrement": True}
 
     id = db.Column(db.Integer, primary_key=True)
     username = db.Column(db.String(64), nullable=False)
-    key = db.Column(db.String(128), nullable=False, unique=True)
+    prefix = db.Column(db.String(32), nullable=False, unique=True)
+    secret_hash = db.Column(db.String(64), nullable=False)
     created_on = db.Column(UTCDateTime, nullable=False, default=utcnow)
+    expires_at = db.Column(UTCDateTime)
+    last_used_at = db.Column(UTCDateTime)
+    revoked_at = db.Column(UTCDateTime)
+    replaced_at = db.Column(UTCDateTime)
+
+    def state(self, now=None):
+        """ "active", or why the key no longer works: "replaced", "revoked" or "expired"."""
+        if self.replaced_at is not None:
+            return "replaced"
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= (now or utcnow()):
+            return "expired"
+        return "active"
 
 
-# Usernames are unique whatever their case, so "Admin" cannot pose as "admin".
-db.Index("uq_authenticationkey_username_lower", func.lower(AuthenticationKey.username), unique=True)
+# Usernames are unique whatever their case, so "Admin" cannot pose as "admin". Rows of keys that were
+# rotated away are left out, so that a username's current key and its past ones can live side by side.
+CURRENT_KEY = AuthenticationKey.replaced_at.is_(None)
+db.Index(
+    "uq_authenticationkey_username_lower",
+    func.lower(AuthenticationKey.username),
+    unique=True,
+    sqlite_where=CURRENT_KEY,
+    postgresql_where=CURRENT_KEY,
+)

@@ -1,5 +1,6 @@
 """Marshmallow schemas: the one place where the fields of each resource and their rules live."""
 
+from flask import current_app
 from marshmallow import ValidationError, fields, validate, validates_schema
 from marshmallow_sqlalchemy import ModelConverter
 from sqlalchemy import Boolean, Float, Integer, String
@@ -153,12 +154,37 @@ class GameSchema(StampedSchema):
     year = ma.auto_field(validate=validate.Range(min=1950, max=2100))
 
 
-class KeyRequestSchema(BaseSchema):
-    """A request for a new API key."""
+class KeyLifetimeField(JSONInteger):
+    """expires_in_days: a whole number of days, at most PHOENIX_KEY_MAX_AGE_DAYS when that is set."""
+
+    default_error_messages = {"too_long": "Must be at most {max} (this server's PHOENIX_KEY_MAX_AGE_DAYS)."}
+
+    def __init__(self, **kwargs):
+        super().__init__(validate=validate.Range(min=1, max=36500), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        max_age = current_app.config["PHOENIX_KEY_MAX_AGE_DAYS"]
+        if max_age and value > max_age:
+            raise self.make_error("too_long", max=max_age)
+        return value
+
+
+class KeyRotationSchema(BaseSchema):
+    """A request to rotate the calling key: optionally, how long the new one lives."""
 
     class Meta(BaseSchema.Meta):
         model = AuthenticationKey
-        fields = ("username",)
+        fields = ("expires_in_days",)
+
+    expires_in_days = KeyLifetimeField(load_only=True)
+
+
+class KeyRequestSchema(KeyRotationSchema):
+    """A request for a new API key: a username and, optionally, how long the key lives."""
+
+    class Meta(KeyRotationSchema.Meta):
+        fields = ("username", "expires_in_days")
 
     username = ma.auto_field(
         validate=validate.Regexp(
@@ -169,18 +195,21 @@ class KeyRequestSchema(BaseSchema):
 
 
 class KeySchema(BaseSchema):
-    """An API key as shown to its owner once, at creation."""
+    """An API key as its owner sees it: never the secret (creation adds the key itself, once)."""
 
     class Meta(BaseSchema.Meta):
         model = AuthenticationKey
-        fields = ("username", "api_key", "created_on")
+        fields = ("username", "prefix", "created_on", "last_used_at", "expires_at")
 
     username = fields.String(dump_only=True)
-    api_key = fields.String(attribute="key", dump_only=True)
+    prefix = fields.String(dump_only=True)
     created_on = UTCTimestamp(dump_only=True)
+    last_used_at = UTCTimestamp(dump_only=True)
+    expires_at = UTCTimestamp(dump_only=True)
 
 
 record_schema = RecordSchema()
 game_schema = GameSchema()
 key_request_schema = KeyRequestSchema()
+key_rotation_schema = KeyRotationSchema()
 key_schema = KeySchema()

@@ -10,6 +10,7 @@ import re
 import uuid
 
 import pytest
+import redis
 import sqlalchemy as sa
 from flask_migrate import upgrade
 from sqlalchemy.engine import make_url
@@ -19,6 +20,7 @@ from phoenix.config import database_url
 from phoenix.extensions import db
 
 REQUIRE_POSTGRES = os.environ.get("PHOENIX_REQUIRE_POSTGRES") == "1"
+REQUIRE_REDIS = os.environ.get("PHOENIX_REQUIRE_REDIS") == "1"
 ran_on_postgres = {"passed": 0, "other": 0}
 ON_POSTGRES = re.compile(r"\[(.*-)?postgresql(-.*)?\]$")
 
@@ -103,8 +105,9 @@ def app_config(db_url):
 
 @pytest.fixture
 def app(db_url, app_config):
-    """A Phoenix app on an empty, migrated database."""
-    app = create_app({"PHOENIX_CONFIG": "testing", "SQLALCHEMY_DATABASE_URI": db_url, **app_config})
+    """A Phoenix app on an empty, migrated database; rate limits off unless app_config turns them on."""
+    settings = {"PHOENIX_CONFIG": "testing", "SQLALCHEMY_DATABASE_URI": db_url, "RATELIMIT_ENABLED": False}
+    app = create_app({**settings, **app_config})
     empty_tables(app)
     yield app
     with app.app_context():
@@ -155,6 +158,91 @@ def rows(app):
             return db.session.execute(sa.select(model).order_by(model.id)).scalars().all()
 
     return read
+
+
+def places_holding(engine, needle):
+    """Where the database keeps needle: "table.column" for a value holding it, and "file: ..." for the bytes
+    on disk (SQLite's file; on PostgreSQL, after a CHECKPOINT, every file of the database: it needs a
+    superuser, as TEST_DATABASE_URL's postgres is). Dead row versions and freed pages count too."""
+    found = []
+    with engine.connect() as connection:
+        for table in sa.inspect(connection).get_table_names():
+            for row in connection.execute(sa.text(f'SELECT * FROM "{table}"')).mappings():
+                found += [f"{table}.{name}" for name, value in row.items() if needle in str(value)]
+        if connection.dialect.name == "sqlite":
+            path = engine.url.database
+            for name in (path, path + "-journal", path + "-wal"):
+                if os.path.exists(name):
+                    with open(name, "rb") as file:
+                        if needle.encode() in file.read():
+                            found.append(f"file: {name}")
+        else:
+            connection.execute(sa.text("CHECKPOINT"))
+            files = connection.execute(
+                sa.text(
+                    "SELECT name FROM (SELECT 'base/' || oid || '/' || pg_ls_dir('base/' || oid) AS name"
+                    " FROM pg_database WHERE datname = current_database()) AS files"
+                    " WHERE position(convert_to(:needle, 'UTF8')"
+                    " in pg_read_binary_file(name, 0, (pg_stat_file(name, true)).size, true)) > 0"
+                ),
+                {"needle": needle},
+            ).scalars()
+            found += [f"file: {name}" for name in files]
+    return found
+
+
+@pytest.fixture
+def storage_search():
+    """places_holding(engine, needle), for tests that build their own database."""
+    return places_holding
+
+
+@pytest.fixture
+def stored_anywhere(app):
+    """Where the app's database keeps a string, to the byte (see places_holding)."""
+
+    def places(needle):
+        with app.app_context():
+            return places_holding(db.engine, needle)
+
+    return places
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """TEST_REDIS_URL (default redis://127.0.0.1:6379), checked to answer; skipped if it does not, failed
+    instead when PHOENIX_REQUIRE_REDIS=1 (as .ci/run sets). The Redis may be shared: never flush it."""
+    url = os.environ.get("TEST_REDIS_URL", "").strip() or "redis://127.0.0.1:6379"
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        message = f"Redis at {url} does not answer ({error}); .ci/run starts one"
+        if REQUIRE_REDIS:
+            pytest.fail(message)
+        pytest.skip(message)
+    finally:
+        client.close()
+    return url
+
+
+@pytest.fixture
+def redis_prefix(redis_url):
+    """A key prefix of this test's own (RATELIMIT_KEY_PREFIX); its keys are deleted afterwards."""
+    prefix = f"phoenix-test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(match=f"*{prefix}*"):
+        client.delete(key)
+    client.close()
+
+
+def pytest_collection_modifyitems(items):
+    """Tests marked postgresql_only run in the PostgreSQL half of db_url only."""
+    for item in items:
+        params = getattr(item, "callspec", None) and item.callspec.params
+        if item.get_closest_marker("postgresql_only") and params and params.get("db_url") == "sqlite":
+            item.add_marker(pytest.mark.skip(reason="PostgreSQL only: runs in the [postgresql] half"))
 
 
 def pytest_runtest_logreport(report):

@@ -145,6 +145,8 @@ BODIES = [
 ]
 
 
+# With rate limits on too (memory storage), so that their hooks and 429s are probed as well.
+@pytest.mark.parametrize("app_config", [{}, {"RATELIMIT_ENABLED": True}], ids=["limits-off", "limits-on"])
 def test_no_request_gets_a_500_or_html(client, api_key):
     client.post("/api/records", json={"value1": "x"}, headers={"api-key": api_key})
     for url in sorted(set(concrete_urls(client.application))):

@@ -6,7 +6,7 @@ from phoenix.errors import render_error
 from phoenix.jsonio import json_response
 from phoenix.resources.games import GameItem, GameList
 from phoenix.resources.health import Health, Ready
-from phoenix.resources.keys import KeyList
+from phoenix.resources.keys import KeyList, KeyRotation, OwnKey
 from phoenix.resources.legacy import (
     CreateRecord,
     GenerateKey,
@@ -43,6 +43,8 @@ def register_resources(app):
     api.add_resource(GameList, "/api/games", endpoint="games")
     api.add_resource(GameItem, "/api/games/<id>", endpoint="game")
     api.add_resource(KeyList, "/api/keys", endpoint="keys")
+    api.add_resource(OwnKey, "/api/keys/me", endpoint="own_key")
+    api.add_resource(KeyRotation, "/api/keys/me/rotate", endpoint="key_rotation")
 
     # Project Phoenix's original routes.
     api.add_resource(GenerateKey, "/api/generate_key/<username>", endpoint="legacy_generate_key")
