@@ -5,7 +5,8 @@ import os
 
 from flask import Flask
 
-from phoenix.config import engine_options, load_config
+from phoenix.config import engine_options, load_config, with_driver
+from phoenix.database import configure_engine
 from phoenix.errors import register_errorhandlers
 from phoenix.extensions import db, ma, migrate
 from phoenix.resources import register_resources
@@ -27,6 +28,7 @@ def configure(app, config):
     config = dict(config or {})
     app.config.update(load_config(app.instance_path, config.get("PHOENIX_CONFIG")))
     app.config.update(config)
+    app.config["SQLALCHEMY_DATABASE_URI"] = with_driver(app.config["SQLALCHEMY_DATABASE_URI"])
     if "SQLALCHEMY_ENGINE_OPTIONS" not in config:
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
     os.makedirs(app.instance_path, exist_ok=True)
@@ -43,5 +45,6 @@ def configure_logging(app):
 def register_extensions(app):
     """Bind the extension objects to this app."""
     db.init_app(app)
+    configure_engine(app)
     ma.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
