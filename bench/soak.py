@@ -62,16 +62,16 @@ def run_threads(target, count):
 
 def concurrent_increments(client, total, clients=8):
     """(a) The final value equals the number of accepted increments."""
-    status, _, body = client.call("POST", "/api/records", {"value2": 0})
+    body = client.call("POST", "/api/records", {"value2": 0})[2]
     path = f"/api/records/{body['record']['id']}"
     accepted, conflicts, errors = [0] * clients, [0] * clients, []
 
     def work(n):
         while accepted[n] < total // clients:
             _, headers, body = client.call("GET", path)
-            status, _, answer = client.call(
+            status = client.call(
                 "PATCH", path, {"value2": body["record"]["value2"] + 1}, {"If-Match": headers["ETag"]}
-            )
+            )[0]
             if status == 200:
                 accepted[n] += 1
             elif status == 412:
@@ -101,7 +101,9 @@ def killed_workers(client, server, engine, seconds, writers=8):
             i += 1
             for _ in range(100):  # the same Idempotency-Key on every retry: a lost answer is replayed
                 try:
-                    status, _, body = client.call("POST", "/api/records", {"value1": token}, {"Idempotency-Key": token})
+                    status, _, body = client.call(
+                        "POST", "/api/records", {"value1": token}, {"Idempotency-Key": token}
+                    )
                 except CONNECTION_ERRORS:
                     retries[0] += 1
                     time.sleep(0.05)
@@ -126,7 +128,9 @@ def killed_workers(client, server, engine, seconds, writers=8):
         thread.join()
     with engine.connect() as connection:
         stored = dict(
-            connection.execute(sa.text("SELECT value1, id FROM record WHERE value1 LIKE :p"), {"p": prefix + "-%"}).all()
+            connection.execute(
+                sa.text("SELECT value1, id FROM record WHERE value1 LIKE :p"), {"p": prefix + "-%"}
+            ).all()
         )
     lost = [token for token, id in answered.items() if stored.get(token) != id]
     unaccounted = [token for token in stored if token not in answered]
@@ -188,7 +192,9 @@ def database_outage(client, postgres, down_seconds=5, threads=4):
 
 def sustained_load(client, server, seconds, connections):
     """(d) Mixed reads and writes at many connections: zero errors; p50 and p99."""
-    seeded = client.call("POST", "/api/records", [{"value1": f"seed {n}", "value2": n} for n in range(1000)])[2]
+    seeded = client.call("POST", "/api/records", [{"value1": f"seed {n}", "value2": n} for n in range(1000)])[
+        2
+    ]
     ids = [record["id"] for record in seeded["records"]]
     result = run_wrk(
         server.url,
@@ -222,10 +228,19 @@ def main():
         log = os.path.join(ROOT, "artifacts", "soak-gunicorn.log")
         os.makedirs(os.path.dirname(log), exist_ok=True)
         with Gunicorn(env=env, workers=4, log=log) as server:
-            status, _, body = Client(server.port, "").call("POST", "/api/keys", {"username": f"soak{uuid.uuid4().hex[:6]}"})
-            client = Client(server.port, body["api_key"])
-            rows.append(("(a) concurrent If-Match increments", *concurrent_increments(client, settings["increments"])))
-            rows.append(("(b) SIGKILL a worker every 2 s", *killed_workers(client, server, engine, settings["kill_seconds"])))
+            key = Client(server.port, "").call(
+                "POST", "/api/keys", {"username": f"soak{uuid.uuid4().hex[:6]}"}
+            )
+            client = Client(server.port, key[2]["api_key"])
+            rows.append(
+                ("(a) concurrent If-Match increments", *concurrent_increments(client, settings["increments"]))
+            )
+            rows.append(
+                (
+                    "(b) SIGKILL a worker every 2 s",
+                    *killed_workers(client, server, engine, settings["kill_seconds"]),
+                )
+            )
             rows.append(("(c) PostgreSQL stopped for 5 s", *database_outage(client, postgres)))
             rows.append(
                 (

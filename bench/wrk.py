@@ -15,7 +15,11 @@ def ensure_wrk():
         return path
     print("wrk is missing: installing it with apt-get", flush=True)
     subprocess.run(["apt-get", "update", "-qq"], check=True)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "wrk"],
+        check=True,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+    )
     return shutil.which("wrk")
 
 
@@ -26,7 +30,14 @@ def milliseconds(text):
 
 def run_wrk(url, *, connections, seconds, threads=2, script=None, env=None, timeout="10s"):
     """Run wrk against url; return requests/s, p50 and p99 in ms, and error counts."""
-    command = [ensure_wrk(), f"-t{threads}", f"-c{connections}", f"-d{seconds}s", f"--timeout={timeout}", "--latency"]
+    command = [
+        ensure_wrk(),
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        f"--timeout={timeout}",
+        "--latency",
+    ]
     if script:
         command += ["-s", script]
     output = subprocess.run(
