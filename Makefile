@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test lint format migrate clean
+.PHONY: run test lint format migrate soak clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ format: $(STAMP)
 ## migrate: apply migrations to DATABASE_URL (or the SQLite default)
 migrate: $(STAMP)
 	$(FLASK) db upgrade
+
+## soak: no write lost under contention, killed workers, a database outage and load (SOAK_ARGS=--short: CI's form)
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

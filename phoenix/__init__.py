@@ -7,7 +7,8 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from phoenix.cli import register_commands
-from phoenix.config import engine_options, load_config
+from phoenix.config import engine_options, load_config, with_driver
+from phoenix.database import configure_engine
 from phoenix.errors import register_errorhandlers
 from phoenix.extensions import db, ma, migrate
 from phoenix.ratelimits import register_rate_limits
@@ -33,6 +34,7 @@ def configure(app, config):
     config = dict(config or {})
     app.config.update(load_config(app.instance_path, config.get("PHOENIX_CONFIG")))
     app.config.update(config)
+    app.config["SQLALCHEMY_DATABASE_URI"] = with_driver(app.config["SQLALCHEMY_DATABASE_URI"])
     if "SQLALCHEMY_ENGINE_OPTIONS" not in config:
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
     os.makedirs(app.instance_path, exist_ok=True)
@@ -60,5 +62,6 @@ def trust_proxies(app):
 def register_extensions(app):
     """Bind the extension objects to this app."""
     db.init_app(app)
+    configure_engine(app)
     ma.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))

@@ -16,6 +16,7 @@ from functools import wraps
 from flask import current_app, g, request
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from phoenix.errors import ApiError
 from phoenix.extensions import db
@@ -181,7 +182,7 @@ def note_use(row):
     if row.last_used_at is not None and now - row.last_used_at < LAST_USED_RESOLUTION:
         return
     # The condition is checked again by the database, so workers racing on one key write it once.
-    db.session.execute(
+    written = db.session.execute(
         update(AuthenticationKey)
         .where(
             AuthenticationKey.id == row.id,
@@ -192,6 +193,8 @@ def note_use(row):
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
+    if written.rowcount == 1:
+        set_committed_value(row, "last_used_at", now)  # what the database now holds, not a change to flush
 
 
 def require_api_key(view):
@@ -211,8 +214,10 @@ def require_api_key(view):
 
 def stamp_modification(item, created=False):
     """Mark item as changed now by the calling key's user (and created now, if it is new)."""
+    # Read before any attribute is set: a load here must not flush half a stamp as a version of its own.
+    username = g.api_key.username
     now = utcnow()
     if created:
         item.creationdate = now
     item.lastmodificationdate = now
-    item.lastmodifiedby = g.api_key.username
+    item.lastmodifiedby = username

@@ -13,6 +13,11 @@ def database_url(instance_path):
     url = os.environ.get("DATABASE_URL", "").strip()
     if not url:
         return "sqlite:///" + os.path.join(instance_path, "phoenix.sqlite3")
+    return with_driver(url)
+
+
+def with_driver(url):
+    """url with the PostgreSQL driver that Phoenix ships spelled out."""
     # Heroku and others still hand out postgres://, which SQLAlchemy dropped; and SQLAlchemy 2.1
     # reads a bare postgresql:// as psycopg 3, while Phoenix ships psycopg2.
     scheme, sep, rest = url.partition("://")
@@ -60,7 +65,19 @@ def engine_options(url):
     if url.startswith("sqlite"):
         # Several gunicorn workers share one file: wait for the lock instead of failing.
         return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 5}
+    statement_timeout = env_int("PHOENIX_DB_STATEMENT_TIMEOUT_MS", 5000)
+    return {
+        # A connection that died with the server is noticed and replaced, so service resumes by itself.
+        "pool_pre_ping": True,
+        "pool_size": 5,
+        "max_overflow": 5,
+        "pool_timeout": 10,
+        "connect_args": {
+            "connect_timeout": env_int("PHOENIX_DB_CONNECT_TIMEOUT_S", 5),
+            # One slow query cannot hold a worker for longer than this.
+            "options": f"-c statement_timeout={statement_timeout}",
+        },
+    }
 
 
 def load_config(instance_path, name=None):

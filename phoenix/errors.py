@@ -2,12 +2,19 @@
 
 from flask import current_app, request
 from marshmallow import ValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from phoenix.jsonio import json_response
 
 INVALID_INPUT = "The request has invalid fields: {names}. See errors for what each needs."
+INVALID_ITEMS = (
+    "Items {indexes} of the array are invalid; nothing was created. See errors, by index and field."
+)
+DATABASE_UNAVAILABLE = "The database is unavailable right now. Please retry in a few seconds."
+RETRY_AFTER_SECONDS = "5"
 SERVER_ERROR = "Something went wrong on our side. It has been logged; please try again later."
 CONFLICT = "The change conflicts with data already stored. Reload and try again."
 
@@ -46,6 +53,9 @@ def validation_failure(error):
     schema_level = messages.get("_schema")
     if schema_level and len(messages) == 1 and isinstance(schema_level, list):
         message = schema_level[0]
+    elif all(isinstance(name, int) for name in messages):  # a bulk create: errors by index
+        message = INVALID_ITEMS.format(indexes=", ".join(str(index) for index in sorted(messages)))
+        messages = {str(index): item_messages for index, item_messages in sorted(messages.items())}
     else:
         message = INVALID_INPUT.format(names=", ".join(str(name) for name in messages))
     return failure(400, message, messages)
@@ -71,6 +81,19 @@ def http_failure(error):
     return failure(error.code or 500, message, headers=headers)
 
 
+def driver_message(error):
+    """The first line of what the database driver said, without the SQL or its parameters."""
+    text = str(getattr(error, "orig", None) or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def database_unavailable(error):
+    """Lost, refused, timed out or cancelled: the database is the problem, and it passes. 503, not 500."""
+    if isinstance(error, (OperationalError, InterfaceError, PoolTimeoutError)):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
 def render_error(error):
     """Turn any exception into a JSON failure; log the ones we did not expect."""
     if isinstance(error, ApiError):
@@ -79,9 +102,17 @@ def render_error(error):
         return validation_failure(error)
     if isinstance(error, HTTPException):
         return http_failure(error)
-    if isinstance(error, IntegrityError):
-        current_app.logger.warning("Integrity error on %s %s: %s", request.method, request.path, error.orig)
+    if isinstance(error, (IntegrityError, StaleDataError)):
+        # The driver's own message: str(error) would carry the statement's parameters, secrets included.
+        current_app.logger.warning(
+            "Conflict on %s %s: %s", request.method, request.path, driver_message(error)
+        )
         return failure(409, CONFLICT)
+    if database_unavailable(error):
+        current_app.logger.warning(
+            "Database unavailable on %s %s: %s", request.method, request.path, driver_message(error)
+        )
+        return failure(503, DATABASE_UNAVAILABLE, headers={"Retry-After": RETRY_AFTER_SECONDS})
     current_app.logger.error("Unhandled error on %s %s", request.method, request.path, exc_info=error)
     return failure(500, SERVER_ERROR)
 

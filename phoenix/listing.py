@@ -5,6 +5,7 @@ from sqlalchemy import select
 
 from phoenix.errors import ApiError
 from phoenix.extensions import db
+from phoenix.models import Change
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -56,10 +57,32 @@ def list_page(collection, args=None, default_limit=DEFAULT_LIMIT, max_limit=MAX_
     return items[:limit], next_cursor
 
 
-def next_link(next_cursor, endpoint):
+def history_page(collection, item_id, args=None):
+    """One page of an item's history, oldest first: (entries, next_cursor)."""
+    args = request.args if args is None else args
+    unknown = set(args) - {"limit", "cursor"}
+    if unknown:
+        names = ", ".join(sorted(unknown))
+        raise ApiError(
+            400, f"Unknown query parameter: {names}.", {name: ["Unknown parameter."] for name in unknown}
+        )
+    limit = parse_limit(args.get("limit"))
+    after = parse_cursor(args.get("cursor"))
+    query = (
+        select(Change)
+        .where(Change.collection == collection.plural, Change.item_id == item_id, Change.version > after)
+        .order_by(Change.version)
+        .limit(limit + 1)
+    )
+    entries = db.session.execute(query).scalars().all()
+    next_cursor = str(entries[limit - 1].version) if len(entries) > limit else None
+    return entries[:limit], next_cursor
+
+
+def next_link(next_cursor, endpoint, **values):
     """The URL of the next page, keeping the other query parameters."""
     if next_cursor is None:
         return None
     params = request.args.to_dict()
     params["cursor"] = next_cursor
-    return url_for(endpoint, **params)
+    return url_for(endpoint, **values, **params)

@@ -3,7 +3,9 @@
 from datetime import UTC, datetime
 
 from sqlalchemy import func
-from sqlalchemy.types import DateTime, TypeDecorator
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import declared_attr
+from sqlalchemy.types import JSON, DateTime, TypeDecorator
 
 from phoenix.extensions import db
 
@@ -38,11 +40,17 @@ class UTCDateTime(TypeDecorator):
 
 
 class Stamped:
-    """Who changed a row last and when: set by the server on every write."""
+    """Who changed a row last, when, and its version: set by the server on every write."""
 
     creationdate = db.Column(UTCDateTime, nullable=False, default=utcnow)
     lastmodificationdate = db.Column(UTCDateTime, nullable=False, default=utcnow)
     lastmodifiedby = db.Column(db.String(64), nullable=False)
+    # 1 at creation, +1 on every change; the ETag. SQLAlchemy checks it in each UPDATE's WHERE.
+    version = db.Column(db.Integer, nullable=False, default=1)
+
+    @declared_attr.directive
+    def __mapper_args__(cls):
+        return {"version_id_col": cls.version}
 
 
 class Record(Stamped, db.Model):
@@ -101,6 +109,44 @@ class AuthenticationKey(db.Model):
         if self.expires_at is not None and self.expires_at <= (now or utcnow()):
             return "expired"
         return "active"
+
+
+class Change(db.Model):
+    """One entry of an item's history: what changed, to which version, by whom and when."""
+
+    __tablename__ = "history"
+    __table_args__ = (
+        db.UniqueConstraint("collection", "item_id", "version"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id = db.Column(db.Integer, primary_key=True)
+    collection = db.Column(db.String(16), nullable=False)  # "records" or "games"
+    item_id = db.Column(db.Integer, nullable=False)
+    version = db.Column(db.Integer, nullable=False)
+    action = db.Column(db.String(8), nullable=False)  # created, modified, removed
+    changed_by = db.Column(db.String(64), nullable=False)
+    changed_at = db.Column(UTCDateTime, nullable=False)
+    changes = db.Column(JSON().with_variant(JSONB(), "postgresql"), nullable=False)
+
+
+class IdempotentRequest(db.Model):
+    """The answer to a create sent with an Idempotency-Key, kept 24 hours to replay to retries."""
+
+    __tablename__ = "idempotency"
+    __table_args__ = (
+        db.UniqueConstraint("key_id", "idempotency_key"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id = db.Column(db.Integer, primary_key=True)
+    key_id = db.Column(db.Integer, nullable=False)  # the API key that sent it
+    idempotency_key = db.Column(db.String(255), nullable=False)
+    fingerprint = db.Column(db.String(64), nullable=False)  # SHA-256 of method, path and body
+    status = db.Column(db.Integer, nullable=False)
+    body = db.Column(db.Text, nullable=False)
+    location = db.Column(db.String(255))
+    created_at = db.Column(UTCDateTime, nullable=False, default=utcnow)
 
 
 # Usernames are unique whatever their case, so "Admin" cannot pose as "admin". Rows of keys that were

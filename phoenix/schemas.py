@@ -208,8 +208,19 @@ class KeySchema(BaseSchema):
     expires_at = UTCTimestamp(dump_only=True)
 
 
+class HistorySchema(ma.Schema):
+    """One entry of an item's history, as clients read it."""
+
+    version = fields.Integer()
+    action = fields.String()
+    changed_by = fields.String()
+    changed_at = UTCTimestamp()
+    changes = fields.Dict(keys=fields.String(), values=fields.List(fields.Raw()))
+
+
 record_schema = RecordSchema()
 game_schema = GameSchema()
 key_request_schema = KeyRequestSchema()
 key_rotation_schema = KeyRotationSchema()
 key_schema = KeySchema()
+history_schema = HistorySchema()

@@ -237,12 +237,19 @@ def redis_prefix(redis_url):
     client.close()
 
 
-def pytest_collection_modifyitems(items):
-    """Tests marked postgresql_only run in the PostgreSQL half of db_url only."""
+def pytest_collection_modifyitems(config, items):
+    """Tests marked postgresql_only run in the PostgreSQL half of db_url only: their SQLite half is not
+    collected at all (deselected, not skipped: there is nothing there to hide)."""
+    selected, sqlite_halves = [], []
     for item in items:
         params = getattr(item, "callspec", None) and item.callspec.params
         if item.get_closest_marker("postgresql_only") and params and params.get("db_url") == "sqlite":
-            item.add_marker(pytest.mark.skip(reason="PostgreSQL only: runs in the [postgresql] half"))
+            sqlite_halves.append(item)
+        else:
+            selected.append(item)
+    if sqlite_halves:
+        config.hook.pytest_deselected(items=sqlite_halves)
+        items[:] = selected
 
 
 def pytest_runtest_logreport(report):

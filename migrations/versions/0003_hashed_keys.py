@@ -87,6 +87,12 @@ def upgrade():
         postgresql_where=sa.text("replaced_at IS NULL"),
     )
 
+    if dialect == "sqlite":
+        # In WAL mode the old pages also sit in the -wal file until a checkpoint: commit, copy them
+        # into the (zeroed) main file and truncate the log, so no plaintext key is left on disk.
+        with op.get_context().autocommit_block():
+            op.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
 
 def downgrade():
     # The keys cannot be had back from their digests: every key stops working, and each username keeps

@@ -4,7 +4,7 @@ from flask_restful import Api
 
 from phoenix.errors import render_error
 from phoenix.jsonio import json_response
-from phoenix.resources.games import GameItem, GameList
+from phoenix.resources.games import GameHistory, GameItem, GameList
 from phoenix.resources.health import Health, Ready
 from phoenix.resources.keys import KeyList, KeyRotation, OwnKey
 from phoenix.resources.legacy import (
@@ -17,7 +17,7 @@ from phoenix.resources.legacy import (
     ReadRecord,
     RemoveRecord,
 )
-from phoenix.resources.records import RecordItem, RecordList
+from phoenix.resources.records import RecordHistory, RecordItem, RecordList
 
 
 class PhoenixApi(Api):
@@ -40,8 +40,10 @@ def register_resources(app):
 
     api.add_resource(RecordList, "/api/records", endpoint="records")
     api.add_resource(RecordItem, "/api/records/<id>", endpoint="record")
+    api.add_resource(RecordHistory, "/api/records/<id>/history", endpoint="record_history")
     api.add_resource(GameList, "/api/games", endpoint="games")
     api.add_resource(GameItem, "/api/games/<id>", endpoint="game")
+    api.add_resource(GameHistory, "/api/games/<id>/history", endpoint="game_history")
     api.add_resource(KeyList, "/api/keys", endpoint="keys")
     api.add_resource(OwnKey, "/api/keys/me", endpoint="own_key")
     api.add_resource(KeyRotation, "/api/keys/me/rotate", endpoint="key_rotation")

@@ -3,16 +3,21 @@
 from dataclasses import dataclass, field
 
 import orjson
-from flask import request, url_for
+from flask import Response, request, url_for
 from flask_restful import Resource
 
 from phoenix.auth import require_api_key, stamp_modification
+from phoenix.concurrency import etag, not_modified, require_current_version
 from phoenix.errors import ApiError
 from phoenix.extensions import db
-from phoenix.listing import list_page, next_link
+from phoenix.history import record_change, record_removal, snapshot
+from phoenix.idempotency import idempotent
+from phoenix.listing import history_page, list_page, next_link
+from phoenix.schemas import history_schema
 
 # Ids are 32-bit on PostgreSQL: a larger one cannot exist, and must not reach the database.
 MAX_ID = 2**31 - 1
+MAX_BULK = 1000
 
 
 @dataclass(frozen=True)
@@ -52,45 +57,64 @@ def parse_id(raw, message="The id must be a whole number, like 5."):
     return int(raw)
 
 
-def get_or_404(collection, raw_id, **id_options):
-    """The item with that id, or 404 in our shape."""
+def item_id_or_404(collection, raw_id, **id_options):
+    """The integer id in a URL; 400 if it is not one, 404 if no item could have it."""
     item_id = parse_id(raw_id, **id_options)
-    item = db.session.get(collection.model, item_id) if item_id <= MAX_ID else None
+    if item_id > MAX_ID:
+        raise ApiError(404, collection.not_found)
+    return item_id
+
+
+def get_or_404(collection, raw_id, for_update=False, **id_options):
+    """The item with that id, or 404 in our shape; for_update locks its row until the commit."""
+    item_id = item_id_or_404(collection, raw_id, **id_options)
+    item = db.session.get(collection.model, item_id, with_for_update=for_update)
     if item is None:
         raise ApiError(404, collection.not_found)
     return item
 
 
+def create_items(collection, data, many=False):
+    """Validate data (one object, or a list when many) and add the new items with their history."""
+    values = collection.schema.load(data, many=many)
+    items = [collection.model(**item_values) for item_values in (values if many else [values])]
+    for item in items:
+        stamp_modification(item, created=True)
+    db.session.add_all(items)
+    db.session.flush()  # ids for the history entries and the answer
+    for item in items:
+        record_change(collection, item, "created", {}, snapshot(collection, item), version=1)
+    return items
+
+
 def create_item(collection, data):
-    """Validate data and add a new item, stamped with the caller; commit."""
-    values = collection.schema.load(data)
-    item = collection.model(**values)
-    stamp_modification(item, created=True)
-    db.session.add(item)
-    db.session.commit()
-    return item
+    """Validate one object and add it, with its history entry."""
+    return create_items(collection, data)[0]
 
 
 def update_item(collection, item, data, partial):
-    """Validate data and apply it: PATCH changes the fields sent, PUT replaces them all; commit."""
+    """Validate data and apply it: PATCH changes the fields sent, PUT replaces them all; with history."""
     values = collection.schema.load(data, partial=partial)
     if not partial:
         values = {name: values.get(name) for name in collection.schema.load_fields}
+    before = snapshot(collection, item)
     for name, value in values.items():
         setattr(item, name, value)
     stamp_modification(item)
-    db.session.commit()
+    db.session.flush()  # the UPDATE, checked against the version it read, which it raises by one
+    record_change(collection, item, "modified", before, snapshot(collection, item), version=item.version)
     return item
 
 
-def delete_item(item):
-    """Remove item; commit."""
+def delete_item(collection, item):
+    """Remove item, with the history entry that outlives it."""
+    record_removal(collection, item)
     db.session.delete(item)
-    db.session.commit()
+    db.session.flush()
 
 
 class CollectionResource(Resource):
-    """GET lists a collection, POST (with a key) adds to it."""
+    """GET lists a collection; POST (with a key) adds one item, or an array of up to 1000 all or nothing."""
 
     collection: Collection
     method_decorators = {"post": [require_api_key]}
@@ -108,18 +132,27 @@ class CollectionResource(Resource):
         return body, 200, {"Link": f'<{link}>; rel="next"'} if link else {}
 
     def post(self):
+        data = read_json_body(allow_array=True)
+        return idempotent(lambda: self.create(data))
+
+    def create(self, data):
         collection = self.collection
-        item = create_item(collection, read_json_body())
+        if isinstance(data, list):
+            if not 1 <= len(data) <= MAX_BULK:
+                raise ApiError(400, f"Send from 1 to {MAX_BULK} items in one array.")
+            items = create_items(collection, data, many=True)
+            return {"status": "success", collection.plural: collection.schema.dump(items, many=True)}, 201, {}
+        item = create_item(collection, data)
         location = url_for(collection.singular, id=item.id)
-        return (
-            {"status": "success", collection.singular: collection.schema.dump(item)},
-            201,
-            {"Location": location},
-        )
+        body = {"status": "success", collection.singular: collection.schema.dump(item)}
+        return body, 201, {"Location": location, "ETag": etag(item)}
 
 
 class ItemResource(Resource):
-    """GET reads one item; PUT replaces it, PATCH changes some fields, DELETE removes it (with a key)."""
+    """GET reads one item; PUT replaces it, PATCH changes some fields, DELETE removes it (with a key).
+
+    GET answers an ETag and honours If-None-Match (304); the writes honour If-Match (412 when stale).
+    """
 
     collection: Collection
     method_decorators = {name: [require_api_key] for name in ("put", "patch", "delete")}
@@ -128,22 +161,57 @@ class ItemResource(Resource):
         body = {"status": "success", self.collection.singular: self.collection.schema.dump(item)}
         if message:
             body["message"] = message
-        return body
+        return body, 200, {"ETag": etag(item)}
+
+    def current(self, id):
+        """The item to change, locked, and only if the client's If-Match still holds."""
+        item = get_or_404(self.collection, id, for_update=True)
+        require_current_version(item, self.collection.singular)
+        return item
 
     def get(self, id):
-        return self.answer(get_or_404(self.collection, id))
+        item = get_or_404(self.collection, id)
+        if not_modified(item):
+            return Response(status=304, headers={"ETag": etag(item)})
+        return self.answer(item)
 
     def put(self, id):
-        item = get_or_404(self.collection, id)
-        return self.answer(update_item(self.collection, item, read_json_body(), partial=False))
+        return self.change(id, partial=False)
 
     def patch(self, id):
-        item = get_or_404(self.collection, id)
-        return self.answer(update_item(self.collection, item, read_json_body(), partial=True))
+        return self.change(id, partial=True)
+
+    def change(self, id, partial):
+        item = self.current(id)
+        update_item(self.collection, item, read_json_body(), partial=partial)
+        db.session.commit()
+        return self.answer(item)
 
     def delete(self, id):
         collection = self.collection
-        item = get_or_404(collection, id)
-        body = self.answer(item, f"The {collection.singular} {item.id} has been removed.")
-        delete_item(item)
-        return body
+        item = self.current(id)
+        body, status, _ = self.answer(item, f"The {collection.singular} {item.id} has been removed.")
+        delete_item(collection, item)
+        db.session.commit()
+        return body, status
+
+
+class HistoryResource(Resource):
+    """GET /api/<collection>/<id>/history: every change, oldest first, paged; kept after removal."""
+
+    collection: Collection
+
+    def get(self, id):
+        collection = self.collection
+        item_id = item_id_or_404(collection, id)
+        entries, next_cursor = history_page(collection, item_id)
+        if not entries and "cursor" not in request.args:
+            raise ApiError(404, collection.not_found)
+        link = next_link(next_cursor, f"{collection.singular}_history", id=item_id)
+        body = {
+            "status": "success",
+            "history": history_schema.dump(entries, many=True),
+            "next_cursor": next_cursor,
+            "links": {"next": link},
+        }
+        return body, 200, {"Link": f'<{link}>; rel="next"'} if link else {}

@@ -1,7 +1,7 @@
 """/api/games: the video-game catalogue and its items."""
 
 from phoenix.models import Game
-from phoenix.resources.base import Collection, CollectionResource, ItemResource
+from phoenix.resources.base import Collection, CollectionResource, HistoryResource, ItemResource
 from phoenix.schemas import game_schema
 
 GAMES = Collection(
@@ -22,5 +22,11 @@ class GameList(CollectionResource):
 
 class GameItem(ItemResource):
     """GET, PUT, PATCH, DELETE /api/games/<id>."""
+
+    collection = GAMES
+
+
+class GameHistory(HistoryResource):
+    """GET /api/games/<id>/history."""
 
     collection = GAMES

@@ -4,6 +4,8 @@ from flask_restful import Resource
 
 from phoenix.auth import require_api_key
 from phoenix.errors import ApiError
+from phoenix.extensions import db
+from phoenix.idempotency import idempotent
 from phoenix.listing import list_page, next_link
 from phoenix.resources.base import create_item, delete_item, get_or_404, read_json_body, update_item
 from phoenix.resources.keys import key_created
@@ -15,9 +17,9 @@ NOT_A_NUMBER = "The record number must be a whole number, like /api/read/5."
 LIST_PAGE_SIZE = 1000
 
 
-def find_record(id):
+def find_record(id, for_update=False):
     """The record with that id, or 400/404 with the Phoenix messages."""
-    return get_or_404(RECORDS, id, message=NOT_A_NUMBER)
+    return get_or_404(RECORDS, id, for_update=for_update, message=NOT_A_NUMBER)
 
 
 def record_answer(record, message):
@@ -67,8 +69,12 @@ class CreateRecord(Resource):
     method_decorators = [require_api_key]
 
     def post(self):
-        record = create_item(RECORDS, read_json_body())
-        return record_answer(record, "Your entry has successfully been added to the database!"), 201
+        data = read_json_body()
+        return idempotent(lambda: self.create(data))
+
+    def create(self, data):
+        record = create_item(RECORDS, data)
+        return record_answer(record, "Your entry has successfully been added to the database!"), 201, {}
 
 
 class ReadRecord(Resource):
@@ -84,7 +90,8 @@ class ModifyRecord(Resource):
     method_decorators = [require_api_key]
 
     def patch(self, id):
-        record = update_item(RECORDS, find_record(id), read_json_body(), partial=True)
+        record = update_item(RECORDS, find_record(id, for_update=True), read_json_body(), partial=True)
+        db.session.commit()
         return record_answer(record, "Your record has successfully been modified!")
 
 
@@ -94,5 +101,6 @@ class RemoveRecord(Resource):
     method_decorators = [require_api_key]
 
     def delete(self, id):
-        delete_item(find_record(id))
+        delete_item(RECORDS, find_record(id, for_update=True))
+        db.session.commit()
         return {"status": "success", "message": "Your record has been removed!"}

@@ -1,7 +1,7 @@
 """/api/records: the records collection and its items."""
 
 from phoenix.models import Record
-from phoenix.resources.base import Collection, CollectionResource, ItemResource
+from phoenix.resources.base import Collection, CollectionResource, HistoryResource, ItemResource
 from phoenix.schemas import record_schema
 
 RECORD_NOT_FOUND = "The record does not exist! Please try a different record number!"
@@ -23,5 +23,11 @@ class RecordList(CollectionResource):
 
 class RecordItem(ItemResource):
     """GET, PUT, PATCH, DELETE /api/records/<id>."""
+
+    collection = RECORDS
+
+
+class RecordHistory(HistoryResource):
+    """GET /api/records/<id>/history."""
 
     collection = RECORDS

@@ -1,0 +1,261 @@
+"""make soak: no acknowledged write is lost under contention, killed workers, a database outage and load.
+
+On a PostgreSQL server of its own (stopped and started at will) behind gunicorn, it runs:
+(a) clients adding 1 to one record's value2 with If-Match, retrying on 412;
+(b) writes at full speed while a gunicorn worker is killed with SIGKILL every 2 s;
+(c) PostgreSQL stopped for 5 s mid-load, then started again;
+(d) sustained mixed reads and writes with wrk;
+and prints a summary table. --short is the quick form that CI runs. Exit status 1 if any part fails.
+"""
+
+import argparse
+import http.client
+import os
+import random
+import signal
+import sys
+import threading
+import time
+import uuid
+
+import orjson
+import sqlalchemy as sa
+
+from bench.pgtemp import TempPostgres
+from bench.server import ROOT, Gunicorn, flask_command
+from bench.wrk import run_wrk
+
+FULL = {"increments": 400, "kill_seconds": 30, "load_seconds": 60, "load_connections": 64}
+SHORT = {"increments": 80, "kill_seconds": 8, "load_seconds": 10, "load_connections": 64}
+CONNECTION_ERRORS = (OSError, http.client.HTTPException)
+
+
+class Client:
+    """One HTTP request per connection, so a killed worker costs only the request it was serving."""
+
+    def __init__(self, port, key):
+        self.port = port
+        self.key = key
+
+    def call(self, method, path, body=None, headers=None):
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            all_headers = {"api-key": self.key, **(headers or {})}
+            payload = None
+            if body is not None:
+                payload = orjson.dumps(body)
+                all_headers["Content-Type"] = "application/json"
+            connection.request(method, path, body=payload, headers=all_headers)
+            response = connection.getresponse()
+            data = response.read()
+            return response.status, dict(response.getheaders()), orjson.loads(data) if data else None
+        finally:
+            connection.close()
+
+
+def run_threads(target, count):
+    threads = [threading.Thread(target=target, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def concurrent_increments(client, total, clients=8):
+    """(a) The final value equals the number of accepted increments."""
+    body = client.call("POST", "/api/records", {"value2": 0})[2]
+    path = f"/api/records/{body['record']['id']}"
+    accepted, conflicts, errors = [0] * clients, [0] * clients, []
+
+    def work(n):
+        while accepted[n] < total // clients:
+            _, headers, body = client.call("GET", path)
+            status = client.call(
+                "PATCH", path, {"value2": body["record"]["value2"] + 1}, {"If-Match": headers["ETag"]}
+            )[0]
+            if status == 200:
+                accepted[n] += 1
+            elif status == 412:
+                conflicts[n] += 1
+            else:
+                errors.append(status)
+                return
+
+    for thread in run_threads(work, clients):
+        thread.join()
+    final = client.call("GET", path)[2]["record"]["value2"]
+    ok = not errors and final == sum(accepted) == total
+    detail = f"{clients} clients, {sum(accepted)} accepted, {sum(conflicts)} retried on 412, final value2 {final:g}"
+    return ok, detail + (f", errors {errors[:5]}" if errors else "")
+
+
+def killed_workers(client, server, engine, seconds, writers=8):
+    """(b) Every create answered 201 is stored, and every stored row was answered 201."""
+    prefix = f"soak-{uuid.uuid4().hex[:8]}"
+    answered, retries, errors, kills = {}, [0], [], [0]
+    stop = threading.Event()
+
+    def write(n):
+        i = 0
+        while not stop.is_set():
+            token = f"{prefix}-{n}-{i}"
+            i += 1
+            for _ in range(100):  # the same Idempotency-Key on every retry: a lost answer is replayed
+                try:
+                    status, _, body = client.call(
+                        "POST", "/api/records", {"value1": token}, {"Idempotency-Key": token}
+                    )
+                except CONNECTION_ERRORS:
+                    retries[0] += 1
+                    time.sleep(0.05)
+                    continue
+                if status == 201:
+                    answered[token] = body["record"]["id"]
+                else:
+                    errors.append(status)
+                break
+
+    def kill():
+        while not stop.wait(2):
+            pids = server.worker_pids()
+            if pids:
+                os.kill(random.choice(pids), signal.SIGKILL)
+                kills[0] += 1
+
+    threads = [*run_threads(write, writers), *run_threads(lambda n: kill(), 1)]
+    time.sleep(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    with engine.connect() as connection:
+        stored = dict(
+            connection.execute(
+                sa.text("SELECT value1, id FROM record WHERE value1 LIKE :p"), {"p": prefix + "-%"}
+            ).all()
+        )
+    lost = [token for token, id in answered.items() if stored.get(token) != id]
+    unaccounted = [token for token in stored if token not in answered]
+    ok = not errors and not lost and not unaccounted and kills[0] > 0 and answered
+    detail = (
+        f"{seconds} s, {kills[0]} workers killed, {len(answered)} answered 201, {len(stored)} rows, "
+        f"{retries[0]} retried after a cut connection, lost {len(lost)}, unaccounted {len(unaccounted)}"
+    )
+    return ok, detail + (f", errors {sorted(set(errors))}" if errors else "")
+
+
+def database_outage(client, postgres, down_seconds=5, threads=4):
+    """(c) Only 503 while PostgreSQL is down, 2xx once it is back, never a 500."""
+    log, stop = [], threading.Event()
+    marks = {}
+
+    def load(n):
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                if n % 2:
+                    status = client.call("POST", "/api/records", {"value1": "outage"})[0]
+                else:
+                    status = client.call("GET", "/api/records?limit=5")[0]
+            except CONNECTION_ERRORS:
+                status = "cut"
+            log.append((started, time.monotonic(), status))
+
+    workers = run_threads(load, threads)
+    time.sleep(2)
+    postgres.stop()
+    marks["down"] = time.monotonic()
+    time.sleep(down_seconds)
+    marks["starting"] = time.monotonic()
+    postgres.start()
+    marks["up"] = time.monotonic()
+    time.sleep(4)
+    stop.set()
+    for worker in workers:
+        worker.join()
+
+    while_down = [s for start, end, s in log if start > marks["down"] and end < marks["starting"]]
+    after = [s for start, _, s in log if start > marks["up"] + 0.5]
+    server_errors = [s for _, _, s in log if s == "cut" or (isinstance(s, int) and s >= 500 and s != 503)]
+    ok = (
+        while_down
+        and all(s == 503 for s in while_down)
+        and after
+        and all(isinstance(s, int) and 200 <= s < 300 for s in after)
+        and not server_errors
+    )
+    detail = (
+        f"down {down_seconds} s: {len(while_down)} answers, {sum(s == 503 for s in while_down)} of them 503; "
+        f"after: {sum(isinstance(s, int) and 200 <= s < 300 for s in after)} of {len(after)} 2xx; "
+        f"500s or cut connections: {len(server_errors)}"
+    )
+    return ok, detail
+
+
+def sustained_load(client, server, seconds, connections):
+    """(d) Mixed reads and writes at many connections: zero errors; p50 and p99."""
+    seeded = client.call("POST", "/api/records", [{"value1": f"seed {n}", "value2": n} for n in range(1000)])[
+        2
+    ]
+    ids = [record["id"] for record in seeded["records"]]
+    result = run_wrk(
+        server.url,
+        connections=connections,
+        seconds=seconds,
+        script=os.path.join(ROOT, "bench", "mixed.lua"),
+        env={"PHOENIX_KEY": client.key, "PHOENIX_MIN_ID": str(min(ids)), "PHOENIX_MAX_ID": str(max(ids))},
+    )
+    errors = result["non_2xx"] + result["socket_errors"]
+    detail = (
+        f"{seconds} s at {connections} connections: {result['requests']} requests, {result['rps']:.0f} req/s, "
+        f"p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms, errors {errors}"
+    )
+    return errors == 0 and result["requests"] > 0, detail
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--short", action="store_true", help="the quick form that CI runs")
+    settings = SHORT if parser.parse_args().short else FULL
+    rows = []
+    with TempPostgres() as postgres:
+        env = {
+            **os.environ,
+            "DATABASE_URL": postgres.url,
+            "PHOENIX_RATELIMIT_ENABLED": "0",
+            "LOG_LEVEL": "ERROR",
+        }
+        flask_command("db", "upgrade", env=env)
+        engine = sa.create_engine(postgres.url.replace("postgresql://", "postgresql+psycopg2://"))
+        log = os.path.join(ROOT, "artifacts", "soak-gunicorn.log")
+        os.makedirs(os.path.dirname(log), exist_ok=True)
+        with Gunicorn(env=env, workers=4, log=log) as server:
+            key = Client(server.port, "").call(
+                "POST", "/api/keys", {"username": f"soak{uuid.uuid4().hex[:6]}"}
+            )
+            client = Client(server.port, key[2]["api_key"])
+            rows.append(
+                ("(a) concurrent If-Match increments", *concurrent_increments(client, settings["increments"]))
+            )
+            rows.append(
+                (
+                    "(b) SIGKILL a worker every 2 s",
+                    *killed_workers(client, server, engine, settings["kill_seconds"]),
+                )
+            )
+            rows.append(("(c) PostgreSQL stopped for 5 s", *database_outage(client, postgres)))
+            rows.append(
+                (
+                    "(d) sustained mixed load",
+                    *sustained_load(client, server, settings["load_seconds"], settings["load_connections"]),
+                )
+            )
+        engine.dispose()
+    width = max(len(name) for name, _, _ in rows)
+    print(f"\nsoak ({'short' if settings is SHORT else 'full'}), {time.strftime('%Y-%m-%d %H:%M')}")
+    print(f"{'part':<{width}}  result  details")
+    for name, ok, detail in rows:
+        print(f"{name:<{width}}  {'PASS' if ok else 'FAIL':<6}  {detail}")
+    sys.exit(0 if all(ok for _, ok, _ in rows) else 1)
+
+
+if __name__ == "__main__":
+    main()
