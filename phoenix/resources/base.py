@@ -9,10 +9,8 @@ from flask_restful import Resource
 from phoenix.auth import require_api_key, stamp_modification
 from phoenix.errors import ApiError
 from phoenix.extensions import db
-from phoenix.listing import list_page, next_link
-
-# Ids are 32-bit on PostgreSQL: a larger one cannot exist, and must not reach the database.
-MAX_ID = 2**31 - 1
+from phoenix.listing import list_page, next_link, whole_number
+from phoenix.models import MAX_ID
 
 
 @dataclass(frozen=True)
@@ -46,16 +44,16 @@ def read_json_body(allow_array=False):
 
 
 def parse_id(raw, message="The id must be a whole number, like 5."):
-    """The integer id in a URL; 400 if it is not one."""
+    """The integer id in a URL (None if it is larger than any id can be); 400 if it is not a number."""
     if not (raw.isascii() and raw.isdigit()):
         raise ApiError(400, message, {"id": ["Not a valid integer."]})
-    return int(raw)
+    return whole_number(raw, MAX_ID)
 
 
 def get_or_404(collection, raw_id, **id_options):
     """The item with that id, or 404 in our shape."""
     item_id = parse_id(raw_id, **id_options)
-    item = db.session.get(collection.model, item_id) if item_id <= MAX_ID else None
+    item = db.session.get(collection.model, item_id) if item_id is not None else None
     if item is None:
         raise ApiError(404, collection.not_found)
     return item
