@@ -61,6 +61,19 @@ class Text(fields.String):
         return value
 
 
+class WholeMatch(validate.Regexp):
+    """A regular expression that the whole value must match.
+
+    Written with ^ and $ so that the OpenAPI spec carries it as a pattern that JavaScript (Swagger UI)
+    and JSON Schema read the same way; fullmatch keeps Python's $ from letting a trailing newline in.
+    """
+
+    def __call__(self, value):
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
 class UTCTimestamp(fields.Field):
     """A server-set UTC datetime, written as ISO 8601 with its offset."""
 
@@ -115,7 +128,7 @@ class StampedSchema(BaseSchema):
 
 
 class RecordSchema(StampedSchema):
-    """A record: any of timestamp, value1, value2, value3; null clears one."""
+    """A record: timestamp, value1, value2, value3; POST and PUT need one with a value; null clears one."""
 
     class Meta(BaseSchema.Meta):
         model = Record
@@ -161,8 +174,8 @@ class KeyRequestSchema(BaseSchema):
         fields = ("username",)
 
     username = ma.auto_field(
-        validate=validate.Regexp(
-            r"^[A-Za-z0-9_.-]{1,64}\Z",
+        validate=WholeMatch(
+            r"^[A-Za-z0-9_.-]{1,64}$",
             error="Use 1 to 64 letters, digits, '_', '.' or '-'.",
         )
     )

@@ -1,0 +1,60 @@
+"""The contract: schemathesis writes requests from /api/openapi.json and holds every answer to it.
+
+In process (the WSGI app, no server), for every operation of the spec, with positive data (what the
+spec allows) and negative data (what it refuses), signed with a valid key, on SQLite and PostgreSQL.
+Deterministic (derandomized), and bounded so that the run takes a minute or two.
+"""
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from phoenix import create_app
+from phoenix.resources.games import EXAMPLE as GAME
+from phoenix.resources.records import EXAMPLE as RECORD
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+EXAMPLES_PER_OPERATION = 25
+SEEDED = 3
+
+
+# The spec does not depend on the database: read it from an app of its own at collection time, so that
+# schemathesis makes one test per operation; each test then calls the fixture's app (SQLite, PostgreSQL).
+schema = schemathesis.openapi.from_wsgi(
+    "/api/openapi.json", create_app({"PHOENIX_CONFIG": "testing", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+)
+schema.config.generation.update(
+    modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
+    max_examples=EXAMPLES_PER_OPERATION,
+    deterministic=True,
+)
+
+
+@pytest.fixture
+def seeded(client, auth):
+    """A few records and games, for the item routes to find."""
+    for _ in range(SEEDED):
+        assert client.post("/api/records", json=RECORD, headers=auth).status_code == 201
+        assert client.post("/api/games", json=GAME, headers=auth).status_code == 201
+
+
+@schema.parametrize()
+# One app (and database) per operation, shared by its examples: the data they write is meant to pile up.
+# No deadline: the machine is shared, and speed is not what this test is about.
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+def test_every_operation_keeps_the_contract(case, app, auth, seeded):
+    case.call_and_validate(app=app, headers=auth, checks=CHECKS)
