@@ -21,7 +21,7 @@ from phoenix.auth import require_api_key
 from phoenix.config import DEFAULT_MAX_CONTENT_LENGTH as MAX_BODY
 from phoenix.errors import HTTP_MESSAGES, SERVER_ERROR
 from phoenix.listing import DEFAULT_LIMIT, MAX_LIMIT
-from phoenix.schemas import KeyRequestSchema, Text, UTCTimestamp
+from phoenix.schemas import KeyRequestSchema, NeedsAValue, Text, UTCTimestamp
 
 # Swagger UI 4 (the swagger-ui-bundle package) reads OpenAPI 3.0, not 3.1.
 OPENAPI_VERSION = "3.0.3"
@@ -110,7 +110,9 @@ class Operation:
 
     body: the JSON request body (a marshmallow schema, or JSON Schema that may hold the markers below);
     example: a request body example; query: the query parameters (a marshmallow schema, one parameter
-    per field, or a list of OpenAPI parameter objects); answers: status code -> Answer.
+    per field, or a list of OpenAPI parameter objects); parameters: more OpenAPI parameter objects
+    (request headers such as If-Match); answers: status code -> Answer, on top of those that every
+    operation (EVERY_OPERATION) or every keyed one (KEYED_OPERATION) can give.
     """
 
     summary: str
@@ -119,6 +121,7 @@ class Operation:
     body: object = None
     example: object = None
     query: object = None
+    parameters: tuple = ()
     answers: Mapping = field(default_factory=dict)
     operation_id: str = ""
 
@@ -137,11 +140,15 @@ class Envelope:
 
     schema: object
     parts: Mapping
+    optional: tuple = ()
 
 
-def success(schema=None, **parts):
-    """The body of a success: {"status": "success", <schema's fields>, <parts>}."""
-    return Envelope(schema, parts)
+def success(schema=None, optional=(), **parts):
+    """The body of a success: {"status": "success", <schema's fields>, <parts>}.
+
+    Every property is always there, except the parts named in optional (e.g. a total sent on request).
+    """
+    return Envelope(schema, parts, tuple(optional))
 
 
 def array_of(items):
@@ -156,6 +163,14 @@ def failure(description, message, errors=None):
         example["errors"] = errors
     return Answer(description, ERROR_REF, example)
 
+
+# The answers that any operation can give, and those that any operation that needs a key can give.
+EVERY_OPERATION = {
+    500: failure("Something unexpected went wrong (it is logged).", SERVER_ERROR),
+}
+KEYED_OPERATION = {
+    401: failure("No key, or a key that is not valid.", NOT_AUTHENTICATED_EXAMPLE["message"]),
+}
 
 # <id>, <path:filename>: a werkzeug placeholder, with or without its converter.
 PLACEHOLDER = re.compile(r"<(?:[^<>:]+:)?([^<>:]+)>")
@@ -363,6 +378,11 @@ class SpecWriter:
             component = self.json_schema(type(schema)(only=writable, partial=variant == "patch"))
             if variant == "patch":
                 component["minProperties"] = 1  # BaseSchema.require_a_change
+            elif isinstance(schema, NeedsAValue):
+                component["anyOf"] = [
+                    {"required": [name], "properties": {name: without_null(value)}}
+                    for name, value in component["properties"].items()
+                ]
             component["description"] = first_line(type(schema).__doc__)
             return component
 
@@ -376,7 +396,7 @@ class SpecWriter:
         properties.update({name: self.resolve(part) for name, part in marker.parts.items()})
         return {
             "type": "object",
-            "required": list(properties),
+            "required": [name for name in properties if name not in marker.optional],
             "properties": properties,
             "additionalProperties": False,
         }
@@ -434,7 +454,11 @@ class SpecWriter:
 
     def operation(self, rule, view_class, method, declared):
         """One operation object: the declaration plus what the app itself knows about it."""
-        parameters = self.path_parameters(rule) + self.query_parameters(declared.query)
+        parameters = (
+            self.path_parameters(rule)
+            + self.query_parameters(declared.query)
+            + [dict(parameter) for parameter in declared.parameters]
+        )
         answers = dict(declared.answers)
         operation = {
             "operationId": declared.operation_id or f"{method}_{rule.endpoint}",
@@ -458,10 +482,10 @@ class SpecWriter:
             answers[400] = bad_request(parameters, declared.body is not None)
         if key_required(view_class, method):
             operation["security"] = SECURITY
-            answers.setdefault(
-                401, failure("No key, or a key that is not valid.", NOT_AUTHENTICATED_EXAMPLE["message"])
-            )
-        answers.setdefault(500, failure("Something unexpected went wrong (it is logged).", SERVER_ERROR))
+            for code, answer in KEYED_OPERATION.items():
+                answers.setdefault(code, answer)
+        for code, answer in EVERY_OPERATION.items():
+            answers.setdefault(code, answer)
         operation["responses"] = {str(code): self.answer(answer) for code, answer in sorted(answers.items())}
         if declared.tag not in self.tags:
             self.tags.append(declared.tag)
@@ -504,6 +528,11 @@ def bad_request(parameters, has_body):
     if has_body:
         return failure(description, INVALID_EXAMPLE["message"], INVALID_EXAMPLE["errors"])
     return failure(description, BAD_PARAMETER_EXAMPLE)
+
+
+def without_null(property_schema):
+    """A property's schema, null no longer allowed."""
+    return {key: value for key, value in property_schema.items() if key != "nullable"}
 
 
 def first_line(text):

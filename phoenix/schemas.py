@@ -127,7 +127,20 @@ class StampedSchema(BaseSchema):
     lastmodifiedby = fields.String(dump_only=True)
 
 
-class RecordSchema(StampedSchema):
+class NeedsAValue:
+    """A schema whose whole items (POST, PUT) must have at least one field with a value.
+
+    A mixin, so that the OpenAPI spec can tell the rule from the schema's type (phoenix/openapi.py).
+    """
+
+    @validates_schema
+    def require_a_value(self, data, partial=False, **kwargs):
+        """A whole item must have at least one non-null value."""
+        if not partial and all(data.get(name) is None for name in self.load_fields):
+            raise ValidationError(AT_LEAST_ONE_RECORD_FIELD)
+
+
+class RecordSchema(NeedsAValue, StampedSchema):
     """A record: timestamp, value1, value2, value3; POST and PUT need one with a value; null clears one."""
 
     class Meta(BaseSchema.Meta):
@@ -141,12 +154,6 @@ class RecordSchema(StampedSchema):
     value1 = ma.auto_field()
     value2 = ma.auto_field()
     value3 = ma.auto_field()
-
-    @validates_schema
-    def require_a_value(self, data, partial=False, **kwargs):
-        """A whole record (POST, PUT) must have at least one non-null value."""
-        if not partial and all(data.get(name) is None for name in self.load_fields):
-            raise ValidationError(AT_LEAST_ONE_RECORD_FIELD)
 
 
 class GameSchema(StampedSchema):

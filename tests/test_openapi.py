@@ -11,7 +11,7 @@ from openapi_spec_validator import validate as validate_spec
 
 from phoenix import create_app
 from phoenix.models import Game, Record
-from phoenix.openapi import Answer, Operation, build_spec
+from phoenix.openapi import Answer, Operation, array_of, build_spec, success
 from phoenix.schemas import GameSchema, RecordSchema
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -161,6 +161,17 @@ def test_item_components_are_written_from_the_schemas(spec):
     assert components["KeyRequest"]["properties"]["username"]["pattern"] == "^[A-Za-z0-9_.-]{1,64}$"
 
 
+def test_a_whole_record_needs_one_value_in_the_spec_as_in_the_schema(spec):
+    record_input = spec["components"]["schemas"]["RecordInput"]
+    assert record_input["anyOf"] == [
+        {"required": ["timestamp"], "properties": {"timestamp": {"type": "number"}}},
+        {"required": ["value1"], "properties": {"value1": {"type": "string", "maxLength": 255}}},
+        {"required": ["value2"], "properties": {"value2": {"type": "number"}}},
+        {"required": ["value3"], "properties": {"value3": {"type": "boolean"}}},
+    ]
+    assert "anyOf" not in spec["components"]["schemas"]["GameInput"]
+
+
 def test_listing_parameters_are_documented(spec):
     games = {p["name"]: p for p in spec["paths"]["/api/games"]["get"]["parameters"]}
     assert set(games) == {"limit", "cursor", "name"}
@@ -192,7 +203,14 @@ class Documented(Resource):
             summary="Search",
             tag="Toys",
             query=Search,
-            answers={200: Answer("Found.", {"type": "object"})},
+            parameters=[{"in": "header", "name": "If-None-Match", "schema": {"type": "string"}}],
+            answers={
+                200: Answer(
+                    "Found.",
+                    success(toys=array_of({"type": "string"}), total={"type": "integer"}, optional=["total"]),
+                    headers={"ETag": "The version of the page."},
+                )
+            },
         )
     }
 
@@ -223,4 +241,16 @@ def test_query_parameters_can_come_from_a_marshmallow_schema():
         "description": "What to look for.",
     }
     assert parameters["page"]["schema"] == {"type": "integer", "minimum": 1}
+    assert parameters["If-None-Match"]["in"] == "header"
     assert "400" in operation["responses"]
+
+
+def test_answers_take_optional_parts_and_headers():
+    answer = build_spec(toy_app(Documented))["paths"]["/toys"]["get"]["responses"]["200"]
+    body = answer["content"]["application/json"]["schema"]
+    assert body["required"] == ["status", "toys"]
+    assert body["properties"]["total"] == {"type": "integer"}
+    assert answer["headers"]["ETag"] == {
+        "description": "The version of the page.",
+        "schema": {"type": "string"},
+    }
