@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test lint format migrate soak clean
+.PHONY: run test test-browser screenshots lint format migrate soak clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,14 @@ run: $(STAMP)
 ## test: the test suite on SQLite, and on PostgreSQL too when TEST_DATABASE_URL is set
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## test-browser: only the browser tests (headless Chromium: apt-get install chromium chromium-driver)
+test-browser: $(STAMP)
+	$(BIN)/python -m pytest -m browser $(PYTEST_ARGS)
+
+## screenshots: the browser tests, then their pictures of / and /api/docs into docs/ for the README
+screenshots: test-browser
+	cp artifacts/landing.png artifacts/landing-phone.png artifacts/swagger-ui.png artifacts/swagger-ui-try-it-out.png docs/
 
 ## lint: ruff's checks and formatting, as CI runs them
 lint: $(STAMP)

@@ -17,7 +17,8 @@ from phoenix.resources import register_resources
 
 def create_app(config=None):
     """Build the app: settings from the environment, then config (a dict) on top."""
-    app = Flask(__name__, instance_relative_config=True)
+    # static_folder=None: /static is a resource in the URL map like every other route (resources/docs.py).
+    app = Flask(__name__, instance_relative_config=True, static_folder=None)
     configure(app, config)
     configure_logging(app)
     trust_proxies(app)

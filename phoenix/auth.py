@@ -27,6 +27,7 @@ USERNAME_TAKEN = "The username you are trying to register has been already used!
 KEY_REVOKED = "This API key has been revoked and no longer works. Its username stays reserved."
 KEY_EXPIRED = "This API key expired on {when} and no longer works: ask the operator for a new one."
 KEY_REPLACED = "This API key has been rotated and no longer works: use the key that replaced it."
+CONCURRENT_CHANGE = "This API key was rotated or revoked by another request meanwhile."
 REFUSALS = {"revoked": KEY_REVOKED, "expired": KEY_EXPIRED, "replaced": KEY_REPLACED}
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="phoenix"'}
 
@@ -113,7 +114,7 @@ def rotate_key(row, expires_in_days=None, *, any_state=False):
     )
     if replaced.rowcount != 1:
         db.session.rollback()
-        raise ApiError(409, "This API key was rotated or revoked by another request meanwhile.")
+        raise ApiError(409, CONCURRENT_CHANGE)
     new_row, key = new_key_row(row.username, expires_in_days)
     db.session.commit()
     return new_row, key

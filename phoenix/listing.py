@@ -5,28 +5,44 @@ from sqlalchemy import select
 
 from phoenix.errors import ApiError
 from phoenix.extensions import db
-from phoenix.models import Change
+from phoenix.models import MAX_ID, Change
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+
+
+def whole_number(raw, maximum):
+    """raw as an int from 0 to maximum, or None.
+
+    ASCII digits only: str.isdigit() also says yes to "²" and "٣", which int() refuses or misreads; and
+    the length is checked before int() reads it, so a 5000-digit value is just a bad one.
+    """
+    if not (raw.isascii() and raw.isdigit()):
+        return None
+    digits = raw.lstrip("0") or "0"
+    if len(digits) > len(str(maximum)) or int(digits) > maximum:
+        return None
+    return int(digits)
 
 
 def parse_limit(raw, default=DEFAULT_LIMIT, maximum=MAX_LIMIT):
     """The page size from the limit parameter: 1 to maximum."""
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    limit = whole_number(raw, maximum)
+    if not limit:
         raise ApiError(400, f"limit must be a whole number from 1 to {maximum}.", {"limit": ["Not valid."]})
-    return int(raw)
+    return limit
 
 
 def parse_cursor(raw):
-    """The id after which the page starts."""
+    """The id after which the page starts: one that a page gave out, so a possible id."""
     if raw is None:
         return 0
-    if not raw.isdigit():
+    after = whole_number(raw, MAX_ID)
+    if after is None:
         raise ApiError(400, "cursor is not one that this API gave out.", {"cursor": ["Not valid."]})
-    return int(raw)
+    return after
 
 
 def escape_like(text):

@@ -37,6 +37,8 @@ class UTCDateTime(TypeDecorator):
 
 
 # Ids are never reused, SQLite included (sqlite_autoincrement): a removed item's id stays its own.
+# Ids are 32-bit on PostgreSQL: a larger one cannot exist, and must not reach the database.
+MAX_ID = 2**31 - 1
 
 
 class Stamped:

@@ -62,6 +62,19 @@ class Text(fields.String):
         return value
 
 
+class WholeMatch(validate.Regexp):
+    """A regular expression that the whole value must match.
+
+    Written with ^ and $ so that the OpenAPI spec carries it as a pattern that JavaScript (Swagger UI)
+    and JSON Schema read the same way; fullmatch keeps Python's $ from letting a trailing newline in.
+    """
+
+    def __call__(self, value):
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
 class UTCTimestamp(fields.Field):
     """A server-set UTC datetime, written as ISO 8601 with its offset."""
 
@@ -115,8 +128,21 @@ class StampedSchema(BaseSchema):
     lastmodifiedby = fields.String(dump_only=True)
 
 
-class RecordSchema(StampedSchema):
-    """A record: any of timestamp, value1, value2, value3; null clears one."""
+class NeedsAValue:
+    """A schema whose whole items (POST, PUT) must have at least one field with a value.
+
+    A mixin, so that the OpenAPI spec can tell the rule from the schema's type (phoenix/openapi.py).
+    """
+
+    @validates_schema
+    def require_a_value(self, data, partial=False, **kwargs):
+        """A whole item must have at least one non-null value."""
+        if not partial and all(data.get(name) is None for name in self.load_fields):
+            raise ValidationError(AT_LEAST_ONE_RECORD_FIELD)
+
+
+class RecordSchema(NeedsAValue, StampedSchema):
+    """A record: timestamp, value1, value2, value3; POST and PUT need one with a value; null clears one."""
 
     class Meta(BaseSchema.Meta):
         model = Record
@@ -129,12 +155,6 @@ class RecordSchema(StampedSchema):
     value1 = ma.auto_field()
     value2 = ma.auto_field()
     value3 = ma.auto_field()
-
-    @validates_schema
-    def require_a_value(self, data, partial=False, **kwargs):
-        """A whole record (POST, PUT) must have at least one non-null value."""
-        if not partial and all(data.get(name) is None for name in self.load_fields):
-            raise ValidationError(AT_LEAST_ONE_RECORD_FIELD)
 
 
 class GameSchema(StampedSchema):
@@ -187,8 +207,8 @@ class KeyRequestSchema(KeyRotationSchema):
         fields = ("username", "expires_in_days")
 
     username = ma.auto_field(
-        validate=validate.Regexp(
-            r"^[A-Za-z0-9_.-]{1,64}\Z",
+        validate=WholeMatch(
+            r"^[A-Za-z0-9_.-]{1,64}$",
             error="Use 1 to 64 letters, digits, '_', '.' or '-'.",
         )
     )
@@ -204,18 +224,23 @@ class KeySchema(BaseSchema):
     username = fields.String(dump_only=True)
     prefix = fields.String(dump_only=True)
     created_on = UTCTimestamp(dump_only=True)
-    last_used_at = UTCTimestamp(dump_only=True)
-    expires_at = UTCTimestamp(dump_only=True)
+    last_used_at = UTCTimestamp(dump_only=True, allow_none=True)
+    expires_at = UTCTimestamp(dump_only=True, allow_none=True)
 
 
 class HistorySchema(ma.Schema):
-    """One entry of an item's history, as clients read it."""
+    """One entry of an item's history, as clients read it (the validators describe it for the spec)."""
 
-    version = fields.Integer()
-    action = fields.String()
-    changed_by = fields.String()
-    changed_at = UTCTimestamp()
-    changes = fields.Dict(keys=fields.String(), values=fields.List(fields.Raw()))
+    version = fields.Integer(dump_only=True, validate=validate.Range(min=1))
+    action = fields.String(dump_only=True, validate=validate.OneOf(["created", "modified", "removed"]))
+    changed_by = fields.String(dump_only=True)
+    changed_at = UTCTimestamp(dump_only=True)
+    # Each field that changed: [old value, new value].
+    changes = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.Raw(allow_none=True), validate=validate.Length(equal=2)),
+        dump_only=True,
+    )
 
 
 record_schema = RecordSchema()

@@ -97,6 +97,13 @@ def test_get_id_beyond_any_stored_is_404_not_500(client):
     assert client.get("/api/records/99999999999999999999999").status_code == 404
 
 
+def test_get_id_with_thousands_of_digits_is_404_not_500(client):
+    # int() refuses to read more than 4300 digits: such an id must not reach it.
+    response = client.get("/api/records/" + "9" * 5000)
+    assert response.status_code == 404
+    assert response.json["message"] == "The record does not exist! Please try a different record number!"
+
+
 def test_list_is_ordered_by_id_and_paged(client, auth):
     for n in range(5):
         create(client, auth, {"value2": float(n)})
@@ -125,6 +132,34 @@ def test_list_limit_out_of_range_is_400(client):
         response = client.get(f"/api/records?limit={bad}")
         assert response.status_code == 400, bad
         assert "limit" in response.json["errors"]
+
+
+def test_list_limit_in_other_digits_is_400_not_500(client):
+    # str.isdigit() says yes to "²" and "٣", which int() cannot read or reads as another number.
+    for bad in ("\u00b2", "\u0663", "\uff15", "9" * 5000):
+        response = client.get("/api/records", query_string={"limit": bad})
+        assert response.status_code == 400, bad
+        assert response.json["errors"] == {"limit": ["Not valid."]}
+
+
+def test_list_cursor_that_no_page_gave_is_400_not_500(client, auth):
+    create(client, auth)
+    for bad in ("\u00b2", "\u0663", "2147483648", "99999999999999999999999", "9" * 5000, "-1", ""):
+        response = client.get("/api/records", query_string={"cursor": bad})
+        assert response.status_code == 400, bad
+        assert response.json == {
+            "status": "failed",
+            "message": "cursor is not one that this API gave out.",
+            "errors": {"cursor": ["Not valid."]},
+        }
+
+
+def test_list_limit_with_leading_zeros_is_read_as_the_number(client, auth):
+    for _ in range(3):
+        create(client, auth)
+    response = client.get("/api/records", query_string={"limit": "0002"})
+    assert response.status_code == 200
+    assert [record["id"] for record in response.json["records"]] == [1, 2]
 
 
 def test_list_unknown_parameter_is_400(client):

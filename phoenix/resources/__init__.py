@@ -4,6 +4,7 @@ from flask_restful import Api
 
 from phoenix.errors import render_error
 from phoenix.jsonio import json_response
+from phoenix.resources.docs import ApiDocs, Landing, OpenApiSpec, StaticFile, SwaggerUiFile
 from phoenix.resources.games import GameHistory, GameItem, GameList
 from phoenix.resources.health import Health, Ready
 from phoenix.resources.keys import KeyList, KeyRotation, OwnKey
@@ -61,4 +62,11 @@ def register_resources(app):
 
     api.add_resource(Health, "/health", endpoint="health")
     api.add_resource(Ready, "/health/ready", endpoint="ready")
+
+    # The pages and the spec (phoenix/openapi.py writes it from the resources' docs).
+    api.add_resource(Landing, "/", endpoint="landing")
+    api.add_resource(ApiDocs, "/api/docs", endpoint="docs")
+    api.add_resource(OpenApiSpec, "/api/openapi.json", endpoint="openapi")
+    api.add_resource(SwaggerUiFile, "/api/docs/<filename>", endpoint="swagger_ui")
+    api.add_resource(StaticFile, "/static/<filename>", endpoint="static")
     return api

@@ -12,11 +12,10 @@ from phoenix.errors import ApiError
 from phoenix.extensions import db
 from phoenix.history import record_change, record_removal, snapshot
 from phoenix.idempotency import idempotent
-from phoenix.listing import history_page, list_page, next_link
+from phoenix.listing import history_page, list_page, next_link, whole_number
+from phoenix.models import MAX_ID
 from phoenix.schemas import history_schema
 
-# Ids are 32-bit on PostgreSQL: a larger one cannot exist, and must not reach the database.
-MAX_ID = 2**31 - 1
 MAX_BULK = 1000
 
 
@@ -50,17 +49,12 @@ def read_json_body(allow_array=False):
     raise ApiError(400, f"The request body must be {expected}.")
 
 
-def parse_id(raw, message="The id must be a whole number, like 5."):
-    """The integer id in a URL; 400 if it is not one."""
-    if not (raw.isascii() and raw.isdigit()):
+def item_id_or_404(collection, raw_id, message="The id must be a whole number, like 5."):
+    """The integer id in a URL; 400 (with message) if it is not a number, 404 if no item could have it."""
+    if not (raw_id.isascii() and raw_id.isdigit()):
         raise ApiError(400, message, {"id": ["Not a valid integer."]})
-    return int(raw)
-
-
-def item_id_or_404(collection, raw_id, **id_options):
-    """The integer id in a URL; 400 if it is not one, 404 if no item could have it."""
-    item_id = parse_id(raw_id, **id_options)
-    if item_id > MAX_ID:
+    item_id = whole_number(raw_id, MAX_ID)
+    if item_id is None:  # more than any id can be (32-bit on PostgreSQL), or thousands of digits
         raise ApiError(404, collection.not_found)
     return item_id
 

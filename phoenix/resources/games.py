@@ -1,6 +1,7 @@
 """/api/games: the video-game catalogue and its items."""
 
 from phoenix.models import Game
+from phoenix.openapi import collection_docs, history_docs, item_docs
 from phoenix.resources.base import Collection, CollectionResource, HistoryResource, ItemResource
 from phoenix.schemas import game_schema
 
@@ -13,20 +14,27 @@ GAMES = Collection(
     filters=("name",),
 )
 
+# Request examples for the docs, as the README's walk-through sends them.
+EXAMPLE = {"name": "Doom", "platform": "PC", "publisher": "id Software", "genre": "Shooter", "year": 1993}
+PATCH_EXAMPLE = {"year": 1994}
+
 
 class GameList(CollectionResource):
     """GET /api/games (list, search by name), POST /api/games."""
 
     collection = GAMES
+    docs = collection_docs(GAMES, EXAMPLE)
 
 
 class GameItem(ItemResource):
     """GET, PUT, PATCH, DELETE /api/games/<id>."""
 
     collection = GAMES
+    docs = item_docs(GAMES, EXAMPLE, PATCH_EXAMPLE)
 
 
 class GameHistory(HistoryResource):
     """GET /api/games/<id>/history."""
 
     collection = GAMES
+    docs = history_docs(GAMES)

@@ -7,14 +7,35 @@ from phoenix.errors import ApiError
 from phoenix.extensions import db
 from phoenix.idempotency import idempotent
 from phoenix.listing import list_page, next_link
+from phoenix.openapi import (
+    IDEMPOTENCY_KEY,
+    KEY_REUSED,
+    REPLAYED,
+    TEXT,
+    Answer,
+    Item,
+    Operation,
+    array_of,
+    failure,
+    listing_parameters,
+    success,
+)
 from phoenix.resources.base import create_item, delete_item, get_or_404, read_json_body, update_item
-from phoenix.resources.keys import key_created
-from phoenix.resources.records import RECORDS
+from phoenix.resources.keys import KEY_ANSWERS, key_created
+from phoenix.resources.records import EXAMPLE, PATCH_EXAMPLE, RECORD_NOT_FOUND, RECORDS
 
 FORGOT_USERNAME = "Oops! You forgot to add a username after! Please specify a username and try again!"
 FORGOT_NUMBER = "Oops! You forgot to add a number after! Please specify a number and try again!"
 NOT_A_NUMBER = "The record number must be a whole number, like /api/read/5."
 LIST_PAGE_SIZE = 1000
+
+TAG = "Project Phoenix"
+RECORD_INFO = success(message=TEXT, record_info=Item(RECORDS))
+NO_RECORD = failure("There is no record with that number.", RECORD_NOT_FOUND)
+BAD_NUMBER = failure("The record number is not a whole number.", NOT_A_NUMBER)
+BAD_NUMBER_OR_BODY = failure(
+    "The record number is not a whole number, or the body is not valid (see errors).", NOT_A_NUMBER
+)
 
 
 def find_record(id, for_update=False):
@@ -30,6 +51,23 @@ def record_answer(record, message):
 class GenerateKey(Resource):
     """GET or POST /api/generate_key/<username>."""
 
+    docs = {
+        method: Operation(
+            summary="Create an API key (Project Phoenix)",
+            tag=TAG,
+            description="The same as POST /api/keys. Prefer that: a GET is meant to be safe to repeat.",
+            answers={
+                **KEY_ANSWERS,
+                400: failure(
+                    "The username is not valid.",
+                    "The request has invalid fields: username. See errors for what each needs.",
+                    {"username": ["Use 1 to 64 letters, digits, '_', '.' or '-'."]},
+                ),
+            },
+        )
+        for method in ("get", "post")
+    }
+
     def get(self, username):
         return key_created({"username": username})
 
@@ -38,6 +76,16 @@ class GenerateKey(Resource):
 
 class MissingUsername(Resource):
     """/api/generate_key/ without a username."""
+
+    docs = {
+        method: Operation(
+            summary="A key request without a username (Project Phoenix)",
+            tag=TAG,
+            answers={400: failure("Always: the username is missing.", FORGOT_USERNAME)},
+            uses_database=False,
+        )
+        for method in ("get", "post")
+    }
 
     def get(self):
         raise ApiError(400, FORGOT_USERNAME)
@@ -48,6 +96,16 @@ class MissingUsername(Resource):
 class MissingNumber(Resource):
     """/api/read/, /api/modify/ and /api/remove/ without a record number."""
 
+    docs = {
+        method: Operation(
+            summary="A record route without a number (Project Phoenix)",
+            tag=TAG,
+            answers={400: failure("Always: the record number is missing.", FORGOT_NUMBER)},
+            uses_database=False,
+        )
+        for method in ("get", "patch", "delete")
+    }
+
     def get(self):
         raise ApiError(400, FORGOT_NUMBER)
 
@@ -56,6 +114,22 @@ class MissingNumber(Resource):
 
 class ListRecords(Resource):
     """GET /api/list: a bare array of records by id, 1000 a call, the next page in a Link header."""
+
+    docs = {
+        "get": Operation(
+            summary="List records (Project Phoenix)",
+            tag=TAG,
+            description="A bare array, ordered by id, 1000 at most; the next page is in the `Link` header.",
+            query=listing_parameters(RECORDS.filters, LIST_PAGE_SIZE, LIST_PAGE_SIZE),
+            answers={
+                200: Answer(
+                    "A page of records.",
+                    array_of(Item(RECORDS)),
+                    headers={"Link": 'The next page, as `<url>; rel="next"`, when more records remain.'},
+                )
+            },
+        )
+    }
 
     def get(self):
         records, next_cursor = list_page(RECORDS, default_limit=LIST_PAGE_SIZE, max_limit=LIST_PAGE_SIZE)
@@ -67,6 +141,17 @@ class CreateRecord(Resource):
     """POST /api/create."""
 
     method_decorators = [require_api_key]
+    docs = {
+        "post": Operation(
+            summary="Create a record (Project Phoenix)",
+            tag=TAG,
+            description="With an `Idempotency-Key`, a retry creates nothing again (as on POST /api/records).",
+            body=Item(RECORDS, "input"),
+            example=EXAMPLE,
+            parameters=[IDEMPOTENCY_KEY],
+            answers={201: Answer("The record as stored.", RECORD_INFO, headers=REPLAYED), 422: KEY_REUSED},
+        )
+    }
 
     def post(self):
         data = read_json_body()
@@ -80,6 +165,14 @@ class CreateRecord(Resource):
 class ReadRecord(Resource):
     """GET /api/read/<id>."""
 
+    docs = {
+        "get": Operation(
+            summary="Read a record (Project Phoenix)",
+            tag=TAG,
+            answers={200: Answer("The record.", RECORD_INFO), 400: BAD_NUMBER, 404: NO_RECORD},
+        )
+    }
+
     def get(self, id):
         return record_answer(find_record(id), "Record found!")
 
@@ -88,6 +181,19 @@ class ModifyRecord(Resource):
     """PATCH /api/modify/<id>."""
 
     method_decorators = [require_api_key]
+    docs = {
+        "patch": Operation(
+            summary="Change some fields of a record (Project Phoenix)",
+            tag=TAG,
+            body=Item(RECORDS, "patch"),
+            example=PATCH_EXAMPLE,
+            answers={
+                200: Answer("The record as changed.", RECORD_INFO),
+                400: BAD_NUMBER_OR_BODY,
+                404: NO_RECORD,
+            },
+        )
+    }
 
     def patch(self, id):
         record = update_item(RECORDS, find_record(id, for_update=True), read_json_body(), partial=True)
@@ -99,6 +205,21 @@ class RemoveRecord(Resource):
     """DELETE /api/remove/<id>."""
 
     method_decorators = [require_api_key]
+    docs = {
+        "delete": Operation(
+            summary="Remove a record (Project Phoenix)",
+            tag=TAG,
+            answers={
+                200: Answer(
+                    "The record is gone.",
+                    success(message=TEXT),
+                    {"status": "success", "message": "Your record has been removed!"},
+                ),
+                400: BAD_NUMBER,
+                404: NO_RECORD,
+            },
+        )
+    }
 
     def delete(self, id):
         delete_item(RECORDS, find_record(id, for_update=True))

@@ -1,6 +1,7 @@
 """/api/records: the records collection and its items."""
 
 from phoenix.models import Record
+from phoenix.openapi import collection_docs, history_docs, item_docs
 from phoenix.resources.base import Collection, CollectionResource, HistoryResource, ItemResource
 from phoenix.schemas import record_schema
 
@@ -14,20 +15,27 @@ RECORDS = Collection(
     not_found=RECORD_NOT_FOUND,
 )
 
+# Request examples for the docs, as the README's walk-through sends them.
+EXAMPLE = {"timestamp": 6789998212, "value1": "Hello", "value2": 2021.01, "value3": True}
+PATCH_EXAMPLE = {"value1": "Yes I think I will", "value3": False}
+
 
 class RecordList(CollectionResource):
     """GET /api/records, POST /api/records."""
 
     collection = RECORDS
+    docs = collection_docs(RECORDS, EXAMPLE)
 
 
 class RecordItem(ItemResource):
     """GET, PUT, PATCH, DELETE /api/records/<id>."""
 
     collection = RECORDS
+    docs = item_docs(RECORDS, EXAMPLE, PATCH_EXAMPLE)
 
 
 class RecordHistory(HistoryResource):
     """GET /api/records/<id>/history."""
 
     collection = RECORDS
+    docs = history_docs(RECORDS)
