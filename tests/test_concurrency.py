@@ -65,6 +65,34 @@ def test_if_match_on_a_stale_version_is_412_and_writes_nothing(client, auth, row
     assert (stored.value1, stored.version) == ("theirs again", 3)
 
 
+@pytest.mark.parametrize("method", ["put", "patch"])
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({}, 415),  # no body at all
+        ({"json": {"value2": "not a number"}}, 400),
+        ({"json": {"colour": "red"}}, 400),
+        ({"data": "{", "content_type": "application/json"}, 400),
+    ],
+)
+def test_a_bad_request_is_refused_as_such_whatever_if_match_says(
+    client, auth, rows, record, method, body, status
+):
+    """Found by the contract test: a body that no version could accept is a 400 (or 415), not a 412,
+    since re-reading the item and retrying would not mend it; the item is left as it was."""
+    for header in ('"7"', '"1"'):
+        response = getattr(client, method)("/api/records/1", headers={**auth, "If-Match": header}, **body)
+        assert response.status_code == status, (header, response.json)
+        assert response.json["status"] == "failed"
+    [stored] = rows(Record)
+    assert (stored.value1, stored.version) == ("first", 1)
+
+
+def test_a_missing_item_is_404_before_anything_else(client, auth):
+    response = client.patch("/api/records/9", json={"colour": "red"}, headers={**auth, "If-Match": '"7"'})
+    assert response.status_code == 404
+
+
 def test_without_if_match_the_last_write_wins(client, auth, rows, record):
     client.patch("/api/records/1", json={"value1": "a"}, headers=auth)
     response = client.patch("/api/records/1", json={"value1": "b"}, headers=auth)

@@ -86,11 +86,16 @@ def create_item(collection, data):
     return create_items(collection, data)[0]
 
 
-def update_item(collection, item, data, partial):
-    """Validate data and apply it: PATCH changes the fields sent, PUT replaces them all; with history."""
+def changes_from(collection, data, partial):
+    """Validate data as a change: PATCH's fields as sent; PUT's, every field (null when left out)."""
     values = collection.schema.load(data, partial=partial)
     if not partial:
         values = {name: values.get(name) for name in collection.schema.load_fields}
+    return values
+
+
+def apply_changes(collection, item, values):
+    """Set validated values on item and stamp it, with the history entry of the change."""
     before = snapshot(collection, item)
     for name, value in values.items():
         setattr(item, name, value)
@@ -98,6 +103,11 @@ def update_item(collection, item, data, partial):
     db.session.flush()  # the UPDATE, checked against the version it read, which it raises by one
     record_change(collection, item, "modified", before, snapshot(collection, item), version=item.version)
     return item
+
+
+def update_item(collection, item, data, partial):
+    """Validate data and apply it: PATCH changes the fields sent, PUT replaces them all; with history."""
+    return apply_changes(collection, item, changes_from(collection, data, partial))
 
 
 def delete_item(collection, item):
@@ -157,12 +167,6 @@ class ItemResource(Resource):
             body["message"] = message
         return body, 200, {"ETag": etag(item)}
 
-    def current(self, id):
-        """The item to change, locked, and only if the client's If-Match still holds."""
-        item = get_or_404(self.collection, id, for_update=True)
-        require_current_version(item, self.collection.singular)
-        return item
-
     def get(self, id):
         item = get_or_404(self.collection, id)
         if not_modified(item):
@@ -176,14 +180,19 @@ class ItemResource(Resource):
         return self.change(id, partial=True)
 
     def change(self, id, partial):
-        item = self.current(id)
-        update_item(self.collection, item, read_json_body(), partial=partial)
+        collection = self.collection
+        item = get_or_404(collection, id, for_update=True)  # locked until the commit
+        # The request's own faults come before If-Match: retrying on a fresh version would not mend them.
+        values = changes_from(collection, read_json_body(), partial)
+        require_current_version(item, collection.singular)
+        apply_changes(collection, item, values)
         db.session.commit()
         return self.answer(item)
 
     def delete(self, id):
         collection = self.collection
-        item = self.current(id)
+        item = get_or_404(collection, id, for_update=True)
+        require_current_version(item, collection.singular)
         body, status, _ = self.answer(item, f"The {collection.singular} {item.id} has been removed.")
         delete_item(collection, item)
         db.session.commit()
