@@ -4,6 +4,7 @@ import logging
 import os
 
 from flask import Flask
+from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from phoenix.cli import register_commands
@@ -22,6 +23,7 @@ def create_app(config=None):
     configure(app, config)
     configure_logging(app)
     trust_proxies(app)
+    allow_cross_origin(app)
     register_extensions(app)
     register_rate_limits(app)
     register_errorhandlers(app)
@@ -58,6 +60,28 @@ def trust_proxies(app):
     hops = app.config["PHOENIX_TRUSTED_PROXIES"]
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)
+
+
+# What a browser app on another origin may send, and read back, beyond the CORS-safelisted headers.
+CORS_REQUEST_HEADERS = ["api-key", "Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key"]
+CORS_RESPONSE_HEADERS = [
+    "ETag", "Location", "Link", "Retry-After", "Idempotent-Replayed",
+    "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset",
+]  # fmt: skip
+
+
+def allow_cross_origin(app):
+    """Let browser apps served from CORS_ORIGINS call the API; no origin is allowed unless named."""
+    origins = app.config["CORS_ORIGINS"]
+    if origins:
+        CORS(
+            app,
+            resources={r"/api/*": {"origins": "*" if origins == ["*"] else origins}},
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_RESPONSE_HEADERS,
+            methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            max_age=600,
+        )
 
 
 def register_extensions(app):

@@ -52,6 +52,11 @@ def env_rate_limit(name, default):
     return value
 
 
+def env_list(name):
+    """A comma-separated environment variable as a list, empty when unset."""
+    return [part.strip() for part in os.environ.get(name, "").split(",") if part.strip()]
+
+
 def env_flag(name, default):
     """A boolean environment variable: 1/true/yes/on or 0/false/no/off."""
     value = os.environ.get(name, "").strip().lower()
@@ -98,6 +103,7 @@ def load_config(instance_path, name=None):
         "PHOENIX_OPEN_REGISTRATION": env_flag("PHOENIX_OPEN_REGISTRATION", True),
         "PHOENIX_KEY_MAX_AGE_DAYS": env_optional_int("PHOENIX_KEY_MAX_AGE_DAYS"),
         "PHOENIX_TRUSTED_PROXIES": env_optional_int("PHOENIX_TRUSTED_PROXIES", minimum=0) or 0,
+        "CORS_ORIGINS": env_list("CORS_ORIGINS"),
         # Flask-Limiter's own setting names, so that its documentation applies as it stands.
         "RATELIMIT_ENABLED": env_flag("PHOENIX_RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "").strip() or "memory://",
