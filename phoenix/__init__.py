@@ -63,7 +63,14 @@ def trust_proxies(app):
 
 
 # What a browser app on another origin may send, and read back, beyond the CORS-safelisted headers.
-CORS_REQUEST_HEADERS = ["api-key", "Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key"]
+CORS_REQUEST_HEADERS = [
+    "api-key",
+    "Authorization",
+    "Content-Type",
+    "If-Match",
+    "If-None-Match",
+    "Idempotency-Key",
+]
 CORS_RESPONSE_HEADERS = [
     "ETag", "Location", "Link", "Retry-After", "Idempotent-Replayed",
     "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset",
