@@ -6,6 +6,7 @@ import os
 from flask import Flask
 
 from phoenix.config import engine_options, load_config
+from phoenix.database import register_database
 from phoenix.errors import register_errorhandlers
 from phoenix.extensions import db, ma, migrate
 from phoenix.resources import register_resources
@@ -45,3 +46,4 @@ def register_extensions(app):
     db.init_app(app)
     ma.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
+    register_database(app)

@@ -38,7 +38,8 @@ def engine_options(url):
     if url.startswith("sqlite"):
         # Several gunicorn workers share one file: wait for the lock instead of failing.
         return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 5}
+    # No pool_pre_ping: it costs a round trip per request; phoenix.database pings idle connections only.
+    return {"pool_size": 5, "max_overflow": 5}
 
 
 def load_config(instance_path, name=None):

@@ -1,5 +1,7 @@
 """Marshmallow schemas: the one place where the fields of each resource and their rules live."""
 
+from functools import partial
+
 from marshmallow import ValidationError, fields, validate, validates_schema
 from marshmallow_sqlalchemy import ModelConverter
 from sqlalchemy import Boolean, Float, Integer, String
@@ -179,6 +181,46 @@ class KeySchema(BaseSchema):
     api_key = fields.String(attribute="key", dump_only=True)
     created_on = UTCTimestamp(dump_only=True)
 
+
+def dumper(schema):
+    """A fast schema.dump for one item read from the database (an ORM object or a Row): the same dict.
+
+    marshmallow spends some 9 us on an item, half a millisecond on a page of 50. The fields still come
+    from the schema, the one place they are defined: values of the plain types pass as the database gave
+    them, timestamps are formatted as UTCTimestamp does, and any other field serializes itself.
+    """
+    plan = []  # (output name, attribute, conversion or None), in the schema's order
+    for name, field in schema.dump_fields.items():
+        if type(field) in PASS_THROUGH:
+            convert = None
+        elif type(field) is UTCTimestamp:
+            convert = iso_timestamp
+        else:
+            convert = partial(serialize_value, field, name)
+        plan.append((name, field.attribute or name, convert))
+
+    def dump(item):
+        out = {}
+        for name, attribute, convert in plan:
+            value = getattr(item, attribute)
+            out[name] = value if convert is None or value is None else convert(value)
+        return out
+
+    return dump
+
+
+def iso_timestamp(value):
+    """ISO 8601 with microseconds and offset, as UTCTimestamp writes it."""
+    return value.isoformat(timespec="microseconds")
+
+
+def serialize_value(field, name, value):
+    """A field's own serialization of a value (marshmallow's hook for custom fields)."""
+    return field._serialize(value, name, None)
+
+
+# Fields whose dump of a database value is that value (the driver gives the right Python type).
+PASS_THROUGH = {fields.Integer, fields.String, JSONFloat, JSONInteger, JSONBoolean, Text}
 
 record_schema = RecordSchema()
 game_schema = GameSchema()

@@ -3,9 +3,18 @@
 from flask_restful import Resource
 
 from phoenix.auth import require_api_key
+from phoenix.database import without_transaction
 from phoenix.errors import ApiError
-from phoenix.listing import list_page, next_link
-from phoenix.resources.base import create_item, delete_item, get_or_404, read_json_body, update_item
+from phoenix.listing import Listing, link_header, list_page, next_link
+from phoenix.models import Record
+from phoenix.resources.base import (
+    create_item,
+    delete_item,
+    get_or_404,
+    read_json_body,
+    read_or_404,
+    update_item,
+)
 from phoenix.resources.keys import key_created
 from phoenix.resources.records import RECORDS
 
@@ -13,16 +22,20 @@ FORGOT_USERNAME = "Oops! You forgot to add a username after! Please specify a us
 FORGOT_NUMBER = "Oops! You forgot to add a number after! Please specify a number and try again!"
 NOT_A_NUMBER = "The record number must be a whole number, like /api/read/5."
 LIST_PAGE_SIZE = 1000
+# /api/list pages by id, 1000 at a time, and takes only cursor and limit.
+LEGACY_LIST = Listing(
+    name="list", model=Record, default_limit=LIST_PAGE_SIZE, max_limit=LIST_PAGE_SIZE, countable=False
+)
 
 
 def find_record(id):
-    """The record with that id, or 400/404 with the Phoenix messages."""
+    """The record with that id, to change, or 400/404 with the Phoenix messages."""
     return get_or_404(RECORDS, id, message=NOT_A_NUMBER)
 
 
 def record_answer(record, message):
     """The Phoenix envelope: status, message, record_info (an object now, not a JSON string)."""
-    return {"status": "success", "message": message, "record_info": RECORDS.schema.dump(record)}
+    return {"status": "success", "message": message, "record_info": RECORDS.dump(record)}
 
 
 class GenerateKey(Resource):
@@ -55,10 +68,12 @@ class MissingNumber(Resource):
 class ListRecords(Resource):
     """GET /api/list: a bare array of records by id, 1000 a call, the next page in a Link header."""
 
+    method_decorators = [without_transaction]
+
     def get(self):
-        records, next_cursor = list_page(RECORDS, default_limit=LIST_PAGE_SIZE, max_limit=LIST_PAGE_SIZE)
-        link = next_link(next_cursor, "legacy_list")
-        return RECORDS.schema.dump(records, many=True), 200, {"Link": f'<{link}>; rel="next"'} if link else {}
+        page = list_page(LEGACY_LIST)
+        link = next_link(page.next_cursor, "legacy_list")
+        return [RECORDS.dump(row) for row in page.rows], 200, link_header(link)
 
 
 class CreateRecord(Resource):
@@ -74,8 +89,10 @@ class CreateRecord(Resource):
 class ReadRecord(Resource):
     """GET /api/read/<id>."""
 
+    method_decorators = [without_transaction]
+
     def get(self, id):
-        return record_answer(find_record(id), "Record found!")
+        return record_answer(read_or_404(RECORDS, id, message=NOT_A_NUMBER), "Record found!")
 
 
 class ModifyRecord(Resource):
