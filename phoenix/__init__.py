@@ -5,6 +5,7 @@ import os
 
 from flask import Flask
 
+from phoenix.cli import register_commands
 from phoenix.config import engine_options, load_config
 from phoenix.database import register_database
 from phoenix.errors import register_errorhandlers
@@ -20,6 +21,7 @@ def create_app(config=None):
     register_extensions(app)
     register_errorhandlers(app)
     register_resources(app)
+    register_commands(app)
     return app
 
 
