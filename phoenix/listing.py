@@ -14,15 +14,15 @@ import hmac
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import orjson
 from flask import request, url_for
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import Boolean, Float, Integer, String, and_, func, literal, or_, select, tuple_
 
+from phoenix.database import reading
 from phoenix.errors import ApiError
-from phoenix.extensions import db
 from phoenix.models import UTCDateTime, folded, nulls_last, plain
 from phoenix.schemas import Text
 
@@ -137,7 +137,7 @@ class StrictQueryInteger(fields.Integer):
         return number
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: statements are cached per Listing
 class Listing:
     """What one list offers: its name, table, filters, sort keys, and the size of its pages."""
 
@@ -347,7 +347,7 @@ def list_page(listing, args=None):
     """One page of listing, as the query parameters (args, default the request's) ask."""
     params = read_parameters(listing, request.args if args is None else args)
     query = PageQuery(listing, params)
-    connection = db.session.connection()
+    connection = reading()
     rows = connection.execute(query.rows).all()
     next_cursor = None
     if len(rows) > query.limit:
@@ -364,17 +364,22 @@ class PageQuery:
     def __init__(self, listing, params):
         self.sort = params.get("sort") or (("id", False),)
         self.limit = params.get("limit", listing.default_limit)
-        keys = order_keys(listing, self.sort)
+        keys, rows = ordered_select(listing, self.sort)
         conditions = [
             spec.condition(params[name]) for name, spec in listing.filters.items() if name in params
         ]
-        rows = select(*listing.columns, *(key.label(f"_key{i}") for i, (key, _) in enumerate(keys)))
-        rows = rows.where(*conditions)
         if "cursor" in params:
             rows = rows.where(after(keys, decode_cursor(listing, params["cursor"], self.sort, keys)))
-        order = [key.desc() if descending else key.asc() for key, descending in keys]
-        self.rows = rows.order_by(*order).limit(self.limit + 1)
+        self.rows = rows.where(*conditions).limit(self.limit + 1)
         self.total = select(func.count()).select_from(listing.model.__table__).where(*conditions)
+
+
+@lru_cache(maxsize=256)
+def ordered_select(listing, sort):
+    """(keys, SELECT of the columns and sort keys ORDER BY them) for a list and sort: made once, reused."""
+    keys = order_keys(listing, sort)
+    rows = select(*listing.columns, *(key.label(f"_key{i}") for i, (key, _) in enumerate(keys)))
+    return keys, rows.order_by(*(key.desc() if descending else key.asc() for key, descending in keys))
 
 
 def next_link(next_cursor, endpoint):

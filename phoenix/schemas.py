@@ -209,6 +209,42 @@ def dumper(schema):
     return dump
 
 
+def row_dumper(schema, columns):
+    """schema.dump for a Row of columns (names, in order; more may follow): the same dict, faster still.
+
+    The row's values are zipped to the output names at C speed; only timestamps are then formatted.
+    """
+    fields_by_attribute = {
+        field.attribute or name: (name, field) for name, field in schema.dump_fields.items()
+    }
+    missing = sorted(set(fields_by_attribute) - set(columns))
+    if missing:
+        raise ValueError(f"row_dumper: {schema} needs the columns {missing}")
+    names, timestamps, others = [], [], []
+    for column in columns:
+        if column not in fields_by_attribute:
+            break  # nothing after this column is dumped (zip stops here)
+        name, field = fields_by_attribute[column]
+        names.append(name)
+        if type(field) is UTCTimestamp:
+            timestamps.append(name)
+        elif type(field) not in PASS_THROUGH:
+            others.append((name, field))
+
+    def dump(row):
+        out = dict(zip(names, row, strict=False))
+        for name in timestamps:
+            value = out[name]
+            if value is not None:
+                out[name] = value.isoformat(timespec="microseconds")
+        for name, field in others:
+            if out[name] is not None:
+                out[name] = serialize_value(field, name, out[name])
+        return out
+
+    return dump
+
+
 def iso_timestamp(value):
     """ISO 8601 with microseconds and offset, as UTCTimestamp writes it."""
     return value.isoformat(timespec="microseconds")

@@ -4,7 +4,7 @@ import pytest
 import sqlalchemy as sa
 
 from phoenix import database
-from phoenix.database import without_transaction
+from phoenix.database import reading, without_transaction
 from phoenix.extensions import db
 
 
@@ -17,8 +17,8 @@ def on_postgresql(db_url):
 def test_a_read_leaves_no_transaction_open(app, on_postgresql):
     @without_transaction
     def read():
-        db.session.execute(sa.select(1))
-        return db.session.connection().connection.dbapi_connection.info.transaction_status
+        reading().execute(sa.select(1))
+        return reading().connection.dbapi_connection.info.transaction_status
 
     with app.test_request_context():
         assert read() == 0  # psycopg2's TRANSACTION_STATUS_IDLE: no BEGIN was sent

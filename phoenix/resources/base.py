@@ -9,11 +9,11 @@ from flask_restful import Resource
 from sqlalchemy import bindparam, select
 
 from phoenix.auth import require_api_key, stamp_modification
-from phoenix.database import without_transaction
+from phoenix.database import reading, without_transaction
 from phoenix.errors import ApiError
 from phoenix.extensions import db
 from phoenix.listing import Listing, link_header, list_page, next_link
-from phoenix.schemas import dumper
+from phoenix.schemas import dumper, row_dumper
 
 # Ids are 32-bit on PostgreSQL: a larger one cannot exist, and must not reach the database.
 MAX_ID = 2**31 - 1
@@ -34,6 +34,11 @@ class Collection:
     def dump(self):
         """The schema's dump, fast (phoenix.schemas.dumper)."""
         return dumper(self.schema)
+
+    @cached_property
+    def dump_row(self):
+        """The schema's dump of a Row of the table's columns (as lists and reads select them), fastest."""
+        return row_dumper(self.schema, self.model.__table__.columns.keys())
 
     @cached_property
     def by_id(self):
@@ -81,7 +86,7 @@ def read_or_404(collection, raw_id, **id_options):
     item_id = parse_id(raw_id, **id_options)
     row = None
     if item_id <= MAX_ID:
-        row = db.session.connection().execute(collection.by_id, {"id": item_id}).first()
+        row = reading().execute(collection.by_id, {"id": item_id}).first()
     if row is None:
         raise ApiError(404, collection.not_found)
     return row
@@ -127,7 +132,7 @@ class CollectionResource(Resource):
         link = next_link(page.next_cursor, collection.plural)
         body = {
             "status": "success",
-            collection.plural: [collection.dump(row) for row in page.rows],
+            collection.plural: [collection.dump_row(row) for row in page.rows],
             "next_cursor": page.next_cursor,
             "links": {"next": link},
         }
@@ -162,7 +167,8 @@ class ItemResource(Resource):
         return body
 
     def get(self, id):
-        return self.answer(read_or_404(self.collection, id))
+        collection = self.collection
+        return {"status": "success", collection.singular: collection.dump_row(read_or_404(collection, id))}
 
     def put(self, id):
         item = get_or_404(self.collection, id)

@@ -73,7 +73,7 @@ class ListRecords(Resource):
     def get(self):
         page = list_page(LEGACY_LIST)
         link = next_link(page.next_cursor, "legacy_list")
-        return [RECORDS.dump(row) for row in page.rows], 200, link_header(link)
+        return [RECORDS.dump_row(row) for row in page.rows], 200, link_header(link)
 
 
 class CreateRecord(Resource):
@@ -92,7 +92,8 @@ class ReadRecord(Resource):
     method_decorators = [without_transaction]
 
     def get(self, id):
-        return record_answer(read_or_404(RECORDS, id, message=NOT_A_NUMBER), "Record found!")
+        record = RECORDS.dump_row(read_or_404(RECORDS, id, message=NOT_A_NUMBER))
+        return {"status": "success", "message": "Record found!", "record_info": record}
 
 
 class ModifyRecord(Resource):
