@@ -1,9 +1,11 @@
-"""How requests use the database: reads outside transactions, and connections checked only when stale.
+"""How requests use the database: single statements outside transactions, connections pinged when stale.
 
-Both rules cut round trips from the hot paths. A read that is one SELECT needs no BEGIN before it and no
-ROLLBACK after it (PostgreSQL runs each statement in a snapshot of its own), nor the ORM session's
-bookkeeping: it runs on a connection of its own. And a connection that served a request a moment ago
-is alive: pinging it on every checkout (SQLAlchemy's pool_pre_ping) would cost one more round trip per
+Both rules cut round trips from the hot paths. A request whose statements each stand alone (a read, or a
+create that is one INSERT, atomic by itself) needs no BEGIN before them and no COMMIT or ROLLBACK after
+(PostgreSQL runs each statement in a snapshot and a transaction of its own), nor the ORM session's
+bookkeeping: it runs on a connection of its own in autocommit mode. A change of several statements goes
+through the ORM session, in one transaction. And a connection that served a request a moment ago is
+alive: pinging it on every checkout (SQLAlchemy's pool_pre_ping) would cost one more round trip per
 request, so only a connection left idle for a while is pinged first.
 """
 
@@ -20,30 +22,49 @@ from phoenix.extensions import db
 IDLE_PING_SECONDS = 5.0
 
 
-def without_transaction(view):
-    """Run a read-only view on a connection of its own, in autocommit mode: each SELECT is one round trip,
-    no BEGIN, no ROLLBACK, no ORM session. reading() hands the view that connection."""
+def autocommit(view):
+    """Run a view whose statements each stand alone on a connection of its own, in autocommit mode: one
+    round trip a statement, no BEGIN, no COMMIT or ROLLBACK, no ORM session. connection() hands it out."""
 
     @wraps(view)
-    def read(*args, **kwargs):
-        with db.engine.connect() as connection:
-            if connection.dialect.name == "postgresql":
-                # Flipped on the driver's connection rather than through SQLAlchemy's isolation_level
-                # option, which would send a SET to restore the level when the connection goes back to
-                # the pool; the checkin listener below turns it off again without a round trip.
-                connection.connection.dbapi_connection.autocommit = True
-            g.read_connection = connection
+    def run(*args, **kwargs):
+        with db.engine.connect() as own:
+            # Set on the driver's connection rather than through SQLAlchemy's isolation_level option,
+            # which would send a SET to restore the level when the connection goes back to the pool.
+            driver = own.connection.dbapi_connection
+            switch = DRIVER_AUTOCOMMIT[own.dialect.name]
+            before = switch(driver, None)
+            g.autocommit_connection = own
             try:
                 return view(*args, **kwargs)
             finally:
-                g.read_connection = None
+                g.autocommit_connection = None
+                if own.connection.dbapi_connection is driver:  # not replaced after a lost connection
+                    switch(driver, before)
 
-    return read
+    return run
 
 
-def reading():
-    """The connection to read with: a without_transaction view's own, else the ORM session's."""
-    return g.get("read_connection") or db.session.connection()
+def psycopg2_autocommit(driver, before):
+    """Turn psycopg2's autocommit on (before is None) or back to before; return what it was."""
+    was = driver.autocommit
+    driver.autocommit = True if before is None else before
+    return was
+
+
+def sqlite_autocommit(driver, before):
+    """The same for sqlite3, whose autocommit is isolation_level None."""
+    was = driver.isolation_level
+    driver.isolation_level = None if before is None else before
+    return was
+
+
+DRIVER_AUTOCOMMIT = {"postgresql": psycopg2_autocommit, "sqlite": sqlite_autocommit}
+
+
+def connection():
+    """The connection for a request's statements: an autocommit view's own, else the ORM session's."""
+    return g.get("autocommit_connection") or db.session.connection()
 
 
 def ping_idle_connections(engine):
@@ -54,8 +75,6 @@ def ping_idle_connections(engine):
     @event.listens_for(engine, "checkin")
     def note_checkin(dbapi_connection, record):
         record.info["checked_in_at"] = time.monotonic()
-        if dbapi_connection is not None:
-            dbapi_connection.autocommit = False  # a read's autocommit must not reach the next request
 
     @event.listens_for(engine, "checkout")
     def ping_if_idle(dbapi_connection, record, proxy):

@@ -21,7 +21,7 @@ from flask import request, url_for
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import Boolean, Float, Integer, String, and_, func, literal, or_, select, tuple_
 
-from phoenix.database import reading
+from phoenix.database import connection
 from phoenix.errors import ApiError
 from phoenix.models import UTCDateTime, folded, nulls_last, plain
 from phoenix.schemas import Text
@@ -347,13 +347,12 @@ def list_page(listing, args=None):
     """One page of listing, as the query parameters (args, default the request's) ask."""
     params = read_parameters(listing, request.args if args is None else args)
     query = PageQuery(listing, params)
-    connection = reading()
-    rows = connection.execute(query.rows).all()
+    rows = connection().execute(query.rows).all()
     next_cursor = None
     if len(rows) > query.limit:
         rows = rows[: query.limit]
         next_cursor = encode_cursor(listing, query.sort, rows[-1][len(listing.columns) :])
-    total = connection.execute(query.total).scalar_one() if params.get("count") == "exact" else None
+    total = connection().execute(query.total).scalar_one() if params.get("count") == "exact" else None
     return Page(rows, next_cursor, total)
 
 

@@ -3,7 +3,7 @@
 from flask_restful import Resource
 
 from phoenix.auth import require_api_key
-from phoenix.database import without_transaction
+from phoenix.database import autocommit
 from phoenix.errors import ApiError
 from phoenix.listing import Listing, link_header, list_page, next_link
 from phoenix.models import Record
@@ -68,7 +68,7 @@ class MissingNumber(Resource):
 class ListRecords(Resource):
     """GET /api/list: a bare array of records by id, 1000 a call, the next page in a Link header."""
 
-    method_decorators = [without_transaction]
+    method_decorators = [autocommit]
 
     def get(self):
         page = list_page(LEGACY_LIST)
@@ -79,7 +79,7 @@ class ListRecords(Resource):
 class CreateRecord(Resource):
     """POST /api/create."""
 
-    method_decorators = [require_api_key]
+    method_decorators = [require_api_key, autocommit]
 
     def post(self):
         record = create_item(RECORDS, read_json_body())
@@ -89,7 +89,7 @@ class CreateRecord(Resource):
 class ReadRecord(Resource):
     """GET /api/read/<id>."""
 
-    method_decorators = [without_transaction]
+    method_decorators = [autocommit]
 
     def get(self, id):
         record = RECORDS.dump_row(read_or_404(RECORDS, id, message=NOT_A_NUMBER))
