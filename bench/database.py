@@ -22,6 +22,12 @@ def bench_url():
     return url.render_as_string(hide_password=False)
 
 
+def sized(url, rows):
+    """The URL of the database for one size: phoenix_bench_1000, phoenix_bench_1000000."""
+    parsed = make_url(url)
+    return parsed.set(database=f"{parsed.database}_{rows}").render_as_string(hide_password=False)
+
+
 def server_engine(url):
     """An engine on the server's maintenance database, for CREATE and DROP DATABASE."""
     admin = make_url(url).set(drivername="postgresql+psycopg2", database="postgres")

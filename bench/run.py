@@ -1,8 +1,10 @@
 """The benchmark: Phoenix and a bare Flask app, same gunicorn settings, on PostgreSQL, driven by wrk.
 
-Seeds 1,000 then 1,000,000 rows in each table; for each case runs Phoenix and bare Flask in turn
-(alternating, so that a noisy neighbour weighs on both alike) and reports the medians: req/s, p50 and
-p99 latency, the ratio to bare Flask, and the peak resident memory of Phoenix's workers.
+Makes one database per size (1,000 and 1,000,000 rows in each table), serves each with its own Phoenix,
+and for each case runs Phoenix at every size and bare Flask in turn, round after round (alternating,
+so that a noisy neighbour weighs on all alike; the p50 at one size is compared with the p50 at another
+measured minutes apart otherwise). Reports the medians: req/s, p50 and p99 latency, the ratio to bare
+Flask, and the peak resident memory of Phoenix's workers.
 
 Settings (environment): BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/phoenix_bench,
 dropped and made again), BENCH_SECONDS (10 per run), BENCH_ROUNDS (3 runs of each app per case),
@@ -62,15 +64,16 @@ def setting(name, default):
 
 
 class PeakMemory(threading.Thread):
-    """Samples the workers' RSS every half second; keeps the peak of any one worker."""
+    """Samples the servers' workers' RSS every half second; keeps the peak of any one worker."""
 
-    def __init__(self, server):
+    def __init__(self, servers):
         super().__init__(daemon=True)
-        self.server, self.peak, self.running = server, 0.0, True
+        self.servers, self.peak, self.running = servers, 0.0, True
 
     def run(self):
         while self.running:
-            self.peak = max([self.peak, *self.server.worker_rss_mb()])
+            for server in self.servers:
+                self.peak = max([self.peak, *server.worker_rss_mb()])
             time.sleep(0.5)
 
     def stop(self):
@@ -89,30 +92,40 @@ def new_key(server):
         return json.load(response)["api_key"]
 
 
-def measure(case, rows, phoenix, bare, env, seconds, rounds, connections, threads):
-    """Alternate Phoenix and bare Flask runs of case; the median of each, and their ratio."""
-    runs = {"phoenix": [], "bare": []}
+def measure(case, phoenixes, bare, envs, seconds, rounds, connections, threads):
+    """Runs of case on Phoenix at each size (phoenixes: {rows: server}) and on bare Flask, in turn, round
+    after round; per size, the medians and the ratio to bare Flask's median."""
+    contenders = [*phoenixes.items(), (None, bare)]
+    runs = {rows: [] for rows, _ in contenders}
     for round_number in range(rounds):
-        order = [("phoenix", phoenix), ("bare", bare)]
-        for name, server in order if round_number % 2 == 0 else reversed(order):
+        shift = round_number % len(contenders)
+        for rows, server in contenders[shift:] + contenders[:shift]:
+            env = envs[rows if rows is not None else min(phoenixes)]
             result = wrk.run(server.url, case.script, seconds, connections, threads, env)
-            runs[name].append(result)
+            runs[rows].append(result)
+            who = f"phoenix {rows:>9,} rows" if rows is not None else "bare Flask        "
             print(
-                f"  {case.name:40} {rows:>9,} rows  {name:8} {result.requests_per_second:8.0f} req/s  "
+                f"  {case.name:38} {who}  {result.requests_per_second:7.0f} req/s  "
                 f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  errors {result.errors}",
                 flush=True,
             )
-    summary = {"case": case.name, "rows": rows}
-    for name, results in runs.items():
-        summary[name] = {
-            "rps": statistics.median(r.requests_per_second for r in results),
-            "p50_ms": statistics.median(r.p50_ms for r in results),
-            "p99_ms": statistics.median(r.p99_ms for r in results),
-            "errors": sum(r.errors for r in results),
-            "runs": [r.as_dict() for r in results],
-        }
-    summary["ratio"] = summary["phoenix"]["rps"] / summary["bare"]["rps"]
-    return summary
+    bare_summary = summarize(runs[None])
+    return [
+        {"case": case.name, "rows": rows, "phoenix": summarize(runs[rows]), "bare": bare_summary,
+         "ratio": statistics.median(r.requests_per_second for r in runs[rows]) / bare_summary["rps"]}
+        for rows in phoenixes
+    ]  # fmt: skip
+
+
+def summarize(results):
+    """Medians of some wrk runs, and the runs themselves."""
+    return {
+        "rps": statistics.median(r.requests_per_second for r in results),
+        "p50_ms": statistics.median(r.p50_ms for r in results),
+        "p99_ms": statistics.median(r.p99_ms for r in results),
+        "errors": sum(r.errors for r in results),
+        "runs": [r.as_dict() for r in results],
+    }
 
 
 def machine():
@@ -187,8 +200,8 @@ def main():
     connections, threads = setting("BENCH_CONNECTIONS", 16), setting("BENCH_THREADS", 2)
     sizes = [int(n) for n in setting("BENCH_SIZES", "1000,1000000").split(",")]
     wrk.require_wrk()
-    about = {**machine(), "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
     workers = os.environ.get("WEB_CONCURRENCY") or str(os.cpu_count() or 1)
+    about = {**machine(), "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
     settings = (
         f"{connections} connections, {threads} threads, {seconds} s a run, {rounds} runs of each app "
         f"per case; gunicorn.conf.py with {workers} sync workers for both apps"
@@ -196,31 +209,47 @@ def main():
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     print(f"bench: {about}\nbench: {settings}; database {url}", flush=True)
 
-    database.recreate(url)
-    shared = {"WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY") or str(os.cpu_count() or 1)}
-    phoenix_env = {
-        **shared,
-        "DATABASE_URL": url,
-        "PHOENIX_CONFIG": "production",
-        "PHOENIX_RATELIMIT_ENABLED": "0",
+    shared = {"WEB_CONCURRENCY": workers}
+    urls = {rows: database.sized(url, rows) for rows in sizes}
+    for rows, sized_url in urls.items():
+        database.recreate(sized_url)
+        database.grow_to(sized_url, rows)
+    phoenixes = {
+        rows: Gunicorn(
+            "wsgi:app",
+            {
+                **shared,
+                "DATABASE_URL": sized_url,
+                "PHOENIX_CONFIG": "production",
+                "PHOENIX_RATELIMIT_ENABLED": "0",
+            },
+            RESULTS / f"{stamp}-phoenix-{rows}.log",
+        )
+        for rows, sized_url in urls.items()
     }
-    phoenix = Gunicorn("wsgi:app", phoenix_env, RESULTS / f"{stamp}-phoenix.log")
     bare = Gunicorn("bench.bare:app", shared, RESULTS / f"{stamp}-bare.log", ready_path="/")
     results = []
-    with phoenix, bare:
-        memory = PeakMemory(phoenix)
+    servers = [*phoenixes.values(), bare]
+    try:
+        for server in servers:
+            server.start()
+        memory = PeakMemory(list(phoenixes.values()))
         memory.start()
-        env = {**os.environ, "BENCH_API_KEY": new_key(phoenix)}
-        for rows in sizes:
-            database.grow_to(url, rows)
-            env["BENCH_MAX_ID"] = str(rows)
-            for server in (phoenix, bare):  # warm up: first requests fill caches
-                for case in CASES[:3]:
-                    wrk.run(server.url, case.script, 2, connections, threads, env)
-            for case in CASES:
-                results.append(measure(case, rows, phoenix, bare, env, seconds, rounds, connections, threads))
+        envs = {
+            rows: {**os.environ, "BENCH_API_KEY": new_key(server), "BENCH_MAX_ID": str(rows)}
+            for rows, server in phoenixes.items()
+        }
+        for server in servers:  # warm up: first requests fill caches
+            for case in CASES[:3]:
+                wrk.run(server.url, case.script, 2, connections, threads, envs[min(sizes)])
+        for case in CASES:
+            results += measure(case, phoenixes, bare, envs, seconds, rounds, connections, threads)
         memory.stop()
-        rss_after = max(phoenix.worker_rss_mb(), default=0.0)
+        rss_after = max((mb for server in phoenixes.values() for mb in server.worker_rss_mb()), default=0.0)
+    finally:
+        for server in servers:
+            server.stop()
+    results.sort(key=lambda result: result["rows"])
     checks = targets(results, rss_after)
     table = report(results, checks, memory.peak, rss_after, about, settings)
     RESULTS.mkdir(exist_ok=True)
@@ -230,6 +259,7 @@ def main():
                     "rss_after_mb": rss_after}, indent=2)
     )  # fmt: skip
     if os.environ.get("BENCH_KEEP_DATABASE") != "1":
-        database.drop(url)
+        for sized_url in urls.values():
+            database.drop(sized_url)
     print("\n" + table + f"\n\nSaved in {RESULTS / stamp}.md and .json", flush=True)
     sys.exit(0 if all(target.met(value) for target, value in checks) else 1)
