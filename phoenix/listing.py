@@ -19,7 +19,7 @@ from functools import cached_property, lru_cache
 import orjson
 from flask import request, url_for
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
-from sqlalchemy import Boolean, Float, Integer, String, and_, func, literal, or_, select, tuple_
+from sqlalchemy import Boolean, Float, Integer, String, and_, bindparam, func, literal, or_, select, tuple_
 
 from phoenix.database import connection
 from phoenix.errors import ApiError
@@ -347,7 +347,7 @@ def list_page(listing, args=None):
     """One page of listing, as the query parameters (args, default the request's) ask."""
     params = read_parameters(listing, request.args if args is None else args)
     query = PageQuery(listing, params)
-    rows = connection().execute(query.rows).all()
+    rows = connection().execute(query.rows, query.parameters).all()
     next_cursor = None
     if len(rows) > query.limit:
         rows = rows[: query.limit]
@@ -358,27 +358,32 @@ def list_page(listing, args=None):
 
 class PageQuery:
     """The SQL for one page: `rows` (one more than the limit, to tell whether a next page exists, with
-    the sort keys after the columns, for the cursor) and `total` (the count of all that the filters keep)."""
+    the sort keys after the columns, for the cursor), executed with `parameters`; and `total` (the
+    count of all that the filters keep)."""
 
     def __init__(self, listing, params):
         self.sort = params.get("sort") or (("id", False),)
         self.limit = params.get("limit", listing.default_limit)
+        self.parameters = {"page_size": self.limit + 1}
         keys, rows = ordered_select(listing, self.sort)
         conditions = [
             spec.condition(params[name]) for name, spec in listing.filters.items() if name in params
         ]
         if "cursor" in params:
-            rows = rows.where(after(keys, decode_cursor(listing, params["cursor"], self.sort, keys)))
-        self.rows = rows.where(*conditions).limit(self.limit + 1)
+            conditions.append(after(keys, decode_cursor(listing, params["cursor"], self.sort, keys)))
+        # Without conditions, the cached statement itself runs: SQLAlchemy keeps its cache key.
+        self.rows = rows.where(*conditions) if conditions else rows
         self.total = select(func.count()).select_from(listing.model.__table__).where(*conditions)
 
 
 @lru_cache(maxsize=256)
 def ordered_select(listing, sort):
-    """(keys, SELECT of the columns and sort keys ORDER BY them) for a list and sort: made once, reused."""
+    """(keys, SELECT of the columns and sort keys ORDER BY them LIMIT :page_size) for a list and sort:
+    made once, reused."""
     keys = order_keys(listing, sort)
     rows = select(*listing.columns, *(key.label(f"_key{i}") for i, (key, _) in enumerate(keys)))
-    return keys, rows.order_by(*(key.desc() if descending else key.asc() for key, descending in keys))
+    order = [key.desc() if descending else key.asc() for key, descending in keys]
+    return keys, rows.order_by(*order).limit(bindparam("page_size", type_=Integer))
 
 
 def next_link(next_cursor, endpoint):

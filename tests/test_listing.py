@@ -398,13 +398,15 @@ def plan(app, listing, query, sorts=False):
     sorts (to see that an index gives the order) or plain index scans (to see that one finds the rows:
     a bitmap scan needs an index condition, where an index scan could walk the whole primary key)."""
     params = read_parameters(listing, MultiDict(query))
-    statement = PageQuery(listing, params).rows
+    query = PageQuery(listing, params)
+    statement = query.rows
     with app.app_context(), db.engine.connect() as connection:
         connection.exec_driver_sql("ANALYZE record, game")  # no statistics left by earlier tests' rows
         connection.exec_driver_sql("SET enable_seqscan = off")
         connection.exec_driver_sql("SET enable_indexscan = off" if sorts else "SET enable_sort = off")
         compiled = statement.compile(dialect=connection.dialect)
-        lines = connection.exec_driver_sql("EXPLAIN " + compiled.string, compiled.params).scalars().all()
+        values = {**compiled.params, **query.parameters}
+        lines = connection.exec_driver_sql("EXPLAIN " + compiled.string, values).scalars().all()
     return "\n".join(lines)
 
 
