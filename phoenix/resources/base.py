@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from functools import cached_property
+from types import SimpleNamespace
 
 import orjson
 from flask import request, url_for
@@ -45,14 +46,6 @@ class Collection:
         """INSERT an item, RETURNING its row as stored."""
         table = self.model.__table__
         return insert(table).returning(*table.columns)
-
-    def values_of(self, item):
-        """An item's column values for an INSERT (the id is the database's to give)."""
-        return {
-            column.key: getattr(item, column.key)
-            for column in self.model.__table__.columns
-            if column.key != "id"
-        }
 
     @cached_property
     def by_id(self):
@@ -107,10 +100,14 @@ def read_or_404(collection, raw_id, **id_options):
 
 
 def create_item(collection, data):
-    """Validate data and insert a new item, stamped with the caller: one INSERT ... RETURNING, a Row."""
-    item = collection.model(**collection.schema.load(data))
+    """Validate data and insert a new item, stamped with the caller: one INSERT ... RETURNING, a Row.
+
+    In an autocommit view (POST) the insert is committed by itself; on the session's connection it
+    is part of the session's transaction, which the caller commits.
+    """
+    item = SimpleNamespace(**collection.schema.load(data))  # the values, to be stamped (no ORM needed)
     stamp_modification(item, created=True)
-    return connection().execute(collection.insert, collection.values_of(item)).one()
+    return connection().execute(collection.insert, vars(item)).one()
 
 
 def update_item(collection, item, data, partial):
