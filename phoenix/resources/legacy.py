@@ -92,8 +92,7 @@ class ReadRecord(Resource):
     method_decorators = [autocommit]
 
     def get(self, id):
-        record = RECORDS.dump_row(read_or_404(RECORDS, id, message=NOT_A_NUMBER))
-        return {"status": "success", "message": "Record found!", "record_info": record}
+        return record_answer(read_or_404(RECORDS, id, message=NOT_A_NUMBER), "Record found!")
 
 
 class ModifyRecord(Resource):
