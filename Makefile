@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test test-browser screenshots lint format migrate soak clean
+.PHONY: run test test-browser screenshots lint format migrate bench soak clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ format: $(STAMP)
 ## migrate: apply migrations to DATABASE_URL (or the SQLite default)
 migrate: $(STAMP)
 	$(FLASK) db upgrade
+
+## bench: Phoenix vs a bare Flask app under gunicorn on PostgreSQL, driven by wrk (installed if missing)
+bench: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(BIN)/python -m bench
 
 ## soak: no write lost under contention, killed workers, a database outage and load (SOAK_ARGS=--short: CI's form)
 soak: $(STAMP)

@@ -13,6 +13,7 @@ import http.client
 import os
 import random
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -21,9 +22,9 @@ import uuid
 import orjson
 import sqlalchemy as sa
 
+from bench import wrk
 from bench.pgtemp import TempPostgres
-from bench.server import ROOT, Gunicorn, flask_command
-from bench.wrk import run_wrk
+from bench.servers import ROOT, VENV_BIN, Gunicorn
 
 FULL = {"increments": 400, "kill_seconds": 30, "load_seconds": 60, "load_connections": 64}
 SHORT = {"increments": 80, "kill_seconds": 8, "load_seconds": 10, "load_connections": 64}
@@ -196,19 +197,25 @@ def sustained_load(client, server, seconds, connections):
         2
     ]
     ids = [record["id"] for record in seeded["records"]]
-    result = run_wrk(
+    result = wrk.run(
         server.url,
-        connections=connections,
-        seconds=seconds,
-        script=os.path.join(ROOT, "bench", "mixed.lua"),
-        env={"PHOENIX_KEY": client.key, "PHOENIX_MIN_ID": str(min(ids)), "PHOENIX_MAX_ID": str(max(ids))},
+        "mixed.lua",
+        seconds,
+        connections,
+        threads=2,
+        env={
+            **os.environ,
+            "PHOENIX_KEY": client.key,
+            "PHOENIX_MIN_ID": str(min(ids)),
+            "PHOENIX_MAX_ID": str(max(ids)),
+        },
     )
-    errors = result["non_2xx"] + result["socket_errors"]
     detail = (
-        f"{seconds} s at {connections} connections: {result['requests']} requests, {result['rps']:.0f} req/s, "
-        f"p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms, errors {errors}"
+        f"{seconds} s at {connections} connections: {result.requests} requests, "
+        f"{result.requests_per_second:.0f} req/s, p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, "
+        f"errors {result.errors}"
     )
-    return errors == 0 and result["requests"] > 0, detail
+    return result.errors == 0 and result.requests > 0, detail
 
 
 def main():
@@ -223,11 +230,12 @@ def main():
             "PHOENIX_RATELIMIT_ENABLED": "0",
             "LOG_LEVEL": "ERROR",
         }
-        flask_command("db", "upgrade", env=env)
+        subprocess.run(
+            [str(VENV_BIN / "flask"), "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env, check=True
+        )
         engine = sa.create_engine(postgres.url.replace("postgresql://", "postgresql+psycopg2://"))
-        log = os.path.join(ROOT, "artifacts", "soak-gunicorn.log")
-        os.makedirs(os.path.dirname(log), exist_ok=True)
-        with Gunicorn(env=env, workers=4, log=log) as server:
+        log = ROOT / "artifacts" / "soak-gunicorn.log"
+        with Gunicorn("wsgi:app", env={**env, "WEB_CONCURRENCY": "4"}, log_path=log) as server:
             key = Client(server.port, "").call(
                 "POST", "/api/keys", {"username": f"soak{uuid.uuid4().hex[:6]}"}
             )

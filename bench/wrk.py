@@ -1,26 +1,35 @@
-"""Drive a server with wrk (Debian's package) and read its report."""
+"""Driving a server with wrk (the Debian package) and reading its report."""
 
-import os
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
+from pathlib import Path
 
-UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
 
-def ensure_wrk():
-    """The path of wrk, installing Debian's package when it is missing."""
+@dataclass
+class Result:
+    """One wrk run: throughput, latency percentiles in ms, and what went wrong."""
+
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int  # socket errors and non-2xx/3xx answers
+
+    def as_dict(self):
+        return dict(self.__dict__)
+
+
+def require_wrk():
+    """The path of wrk, or a clear error (make bench installs it with apt-get)."""
     path = shutil.which("wrk")
-    if path:
-        return path
-    print("wrk is missing: installing it with apt-get", flush=True)
-    subprocess.run(["apt-get", "update", "-qq"], check=True)
-    subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "wrk"],
-        check=True,
-        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-    )
-    return shutil.which("wrk")
+    if not path:
+        raise SystemExit("wrk is not installed: apt-get install wrk (make bench does it).")
+    return path
 
 
 def milliseconds(text):
@@ -28,29 +37,25 @@ def milliseconds(text):
     return float(number) * UNITS[unit]
 
 
-def run_wrk(url, *, connections, seconds, threads=2, script=None, env=None, timeout="10s"):
-    """Run wrk against url; return requests/s, p50 and p99 in ms, and error counts."""
-    command = [
-        ensure_wrk(),
-        f"-t{threads}",
-        f"-c{connections}",
-        f"-d{seconds}s",
-        f"--timeout={timeout}",
-        "--latency",
-    ]
-    if script:
-        command += ["-s", script]
-    output = subprocess.run(
-        [*command, url], capture_output=True, text=True, check=True, env={**os.environ, **(env or {})}
-    ).stdout
-    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+def parse(output):
+    """A Result from wrk --latency's report."""
+    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.MULTILINE))
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    return {
-        "requests": int(re.search(r"(\d+) requests in", output).group(1)),
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
-        "p50": milliseconds(re.search(r"\s50%\s+([\d.]+\w+)", output).group(1)),
-        "p99": milliseconds(re.search(r"\s99%\s+([\d.]+\w+)", output).group(1)),
-        "socket_errors": sum(int(n) for n in socket_errors.groups()) if socket_errors else 0,
-        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
-        "output": output,
-    }
+    return Result(
+        requests_per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        p50_ms=milliseconds(percentiles["50"]),
+        p99_ms=milliseconds(percentiles["99"]),
+        requests=int(re.search(r"(\d+) requests in", output).group(1)),
+        errors=errors + (int(non_2xx.group(1)) if non_2xx else 0),
+    )
+
+
+def run(url, script, seconds, connections, threads, env=None):
+    """Drive url with script (a file in bench/scripts) for seconds at a fixed number of connections."""
+    command = [
+        require_wrk(), "--latency", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
+        "-s", str(SCRIPTS / script), url,
+    ]  # fmt: skip
+    completed = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+    return parse(completed.stdout)

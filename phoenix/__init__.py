@@ -9,7 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from phoenix.cli import register_commands
 from phoenix.config import engine_options, load_config, with_driver
-from phoenix.database import configure_engine
+from phoenix.database import register_database
 from phoenix.errors import register_errorhandlers
 from phoenix.extensions import db, ma, migrate
 from phoenix.ratelimits import register_rate_limits
@@ -94,6 +94,6 @@ def allow_cross_origin(app):
 def register_extensions(app):
     """Bind the extension objects to this app."""
     db.init_app(app)
-    configure_engine(app)
     ma.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
+    register_database(app)

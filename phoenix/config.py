@@ -72,8 +72,8 @@ def engine_options(url):
         return {"connect_args": {"timeout": 30}}
     statement_timeout = env_int("PHOENIX_DB_STATEMENT_TIMEOUT_MS", 5000)
     return {
-        # A connection that died with the server is noticed and replaced, so service resumes by itself.
-        "pool_pre_ping": True,
+        # No pool_pre_ping (a round trip per request): phoenix.database pings connections left idle, and
+        # a connection found dead is replaced with the whole pool, so service resumes by itself.
         "pool_size": 5,
         "max_overflow": 5,
         "pool_timeout": 10,

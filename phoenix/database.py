@@ -1,20 +1,94 @@
-"""Engine tuning per database: SQLite's locking for several workers, PostgreSQL's time limits."""
+"""How requests use the database: reads outside transactions, connections pinged when stale, and SQLite's
+locking set for several workers.
 
-from flask import has_request_context, request
+Both rules cut round trips from the hot paths. A request whose statements each stand alone (a read, or a
+create that is one INSERT, atomic by itself) needs no BEGIN before them and no COMMIT or ROLLBACK after
+(PostgreSQL runs each statement in a snapshot and a transaction of its own), nor the ORM session's
+bookkeeping: it runs on a connection of its own in autocommit mode. A change of several statements goes
+through the ORM session, in one transaction. And a connection that served a request a moment ago is
+alive: pinging it on every checkout (SQLAlchemy's pool_pre_ping) would cost one more round trip per
+request, so only a connection left idle for a while is pinged first.
+"""
+
+import time
+from functools import wraps
+
+from flask import g, has_request_context, request
 from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 
 from phoenix.extensions import db
 
+# A connection idle for longer than this is pinged before use; one in steady use never is.
+IDLE_PING_SECONDS = 5.0
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def configure_engine(app):
-    """Attach the per-database connection settings to the app's engine."""
-    with app.app_context():
-        engine = db.engine
+def autocommit(view):
+    """Run a view whose statements each stand alone on a connection of its own, in autocommit mode: one
+    round trip a statement, no BEGIN, no COMMIT or ROLLBACK, no ORM session. connection() hands it out."""
+
+    @wraps(view)
+    def run(*args, **kwargs):
+        with db.engine.connect() as own:
+            # Set on the driver's connection rather than through SQLAlchemy's isolation_level option,
+            # which would send a SET to restore the level when the connection goes back to the pool.
+            driver = own.connection.dbapi_connection
+            switch = DRIVER_AUTOCOMMIT[own.dialect.name]
+            before = switch(driver, None)
+            g.autocommit_connection = own
+            try:
+                return view(*args, **kwargs)
+            finally:
+                g.autocommit_connection = None
+                # Not after a lost connection: it is invalidated, and the pool will not hand it out again.
+                if not own.invalidated and own.connection.dbapi_connection is driver:
+                    switch(driver, before)
+
+    return run
+
+
+def psycopg2_autocommit(driver, before):
+    """Turn psycopg2's autocommit on (before is None) or back to before; return what it was."""
+    was = driver.autocommit
+    driver.autocommit = True if before is None else before
+    return was
+
+
+def sqlite_autocommit(driver, before):
+    """The same for sqlite3, whose autocommit is isolation_level None."""
+    was = driver.isolation_level
+    driver.isolation_level = None if before is None else before
+    return was
+
+
+DRIVER_AUTOCOMMIT = {"postgresql": psycopg2_autocommit, "sqlite": sqlite_autocommit}
+
+
+def connection():
+    """The connection for a request's statements: an autocommit view's own, else the ORM session's."""
+    return g.get("autocommit_connection") or db.session.connection()
+
+
+def ping_idle_connections(engine):
+    """Ping a pooled connection before use when it has been idle, replacing it if the server is gone."""
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", sqlite_on_connect)
-        event.listen(engine, "begin", sqlite_on_begin)
+        return  # a file, not a server: nothing to lose between two requests
+
+    @event.listens_for(engine, "checkin")
+    def note_checkin(dbapi_connection, record):
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def ping_if_idle(dbapi_connection, record, proxy):
+        checked_in_at = record.info.get("checked_in_at")
+        if checked_in_at is None or time.monotonic() - checked_in_at < IDLE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            # The pool drops this connection and checks out a fresh one (after a server restart, say).
+            raise DisconnectionError(f"stale connection: {error}") from error
 
 
 def sqlite_on_connect(dbapi_connection, connection_record):
@@ -30,3 +104,14 @@ def sqlite_on_begin(connection):
     """A write request takes the write lock at BEGIN, so two workers never deadlock upgrading a read."""
     writing = has_request_context() and request.method not in READ_METHODS
     connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
+
+
+def register_database(app):
+    """Apply the connection rules above to the app's engine."""
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", sqlite_on_connect)
+        event.listen(engine, "begin", sqlite_on_begin)
+    else:
+        ping_idle_connections(engine)

@@ -3,7 +3,16 @@
 from flask import g
 
 from phoenix.extensions import db
+from phoenix.listing import Listing
 from phoenix.models import Change, utcnow
+
+# An item's history pages like the lists do (by id, which follows its versions), limit and cursor only.
+HISTORY = Listing(name="history", model=Change, countable=False)
+
+
+def history_of(collection, item_id):
+    """The conditions that keep one item's entries."""
+    return (Change.collection == collection.plural, Change.item_id == item_id)
 
 
 def snapshot(collection, item):

@@ -1,48 +1,125 @@
-"""Listing for both collections: one page at a time, newest rules in one place."""
+"""Listing for both collections: filters, sorting and keyset (cursor) pagination, from one table of data.
 
+Records and games differ only in their `Listing`: which query parameters filter, which fields sort. The
+rest is shared: the parameters are read through a marshmallow schema built from that table, and a page
+is one indexed range read, `WHERE (sort keys, id) > (the cursor's) ORDER BY sort keys, id LIMIT n`,
+which costs the same on the millionth row as on the first. The cursor is the last row's sort keys and id,
+so rows added or removed behind it shift nothing: no row is skipped or repeated.
+"""
+
+import base64
+import binascii
+import hashlib
+import hmac
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property, lru_cache
+
+import orjson
 from flask import request, url_for
-from sqlalchemy import select
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from sqlalchemy import Boolean, Float, Integer, String, and_, bindparam, func, literal, or_, select, tuple_
 
+from phoenix.database import connection
 from phoenix.errors import ApiError
-from phoenix.extensions import db
-from phoenix.models import MAX_ID, Change
+from phoenix.models import UTCDateTime, folded, nulls_last, plain
+from phoenix.schemas import Text
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+MAX_INTEGER = 2**63 - 1
+MAX_FLOAT = sys.float_info.max
+BAD_PARAMETERS = "The query has bad parameters: {names}. See errors for what each needs."
+BAD_CURSOR = "Not a cursor that this list gave out: use next_cursor or links.next as they came."
+# Cursors carry this checksum so that an edited or truncated one is refused rather than misread. It is no
+# secret: a forged cursor can only point somewhere in a list that its holder may read anyway.
+CURSOR_KEY = b"phoenix listing cursor v1"
 
 
-def whole_number(raw, maximum):
-    """raw as an int from 0 to maximum, or None.
+# --- what a list offers: filters and sort keys -------------------------------------------------------
 
-    ASCII digits only: str.isdigit() also says yes to "²" and "٣", which int() refuses or misreads; and
-    the length is checked before int() reads it, so a 5000-digit value is just a bad one.
+
+@dataclass(frozen=True)
+class Filter:
+    """A query parameter that narrows a list: how its value is read (a field), what it keeps (a condition)."""
+
+    field: fields.Field
+    condition: object  # value -> SQL condition
+
+
+def query_text(**kwargs):
+    """A string from the query: NUL refused (PostgreSQL cannot compare it), at most 255 characters."""
+    kwargs.setdefault("validate", validate.Length(max=255))
+    return Text(**kwargs)
+
+
+def keys_of(column):
+    """The keys that a column's index is on (phoenix.models), so that the index serves its filters.
+
+    A boolean is only ever filtered on, never sorted: its index is on the plain column.
     """
-    if not (raw.isascii() and raw.isdigit()):
-        return None
-    digits = raw.lstrip("0") or "0"
-    if len(digits) > len(str(maximum)) or int(digits) > maximum:
-        return None
-    return int(digits)
+    if column.nullable and not isinstance(column.type, Boolean):
+        return nulls_last(column)
+    return plain(column)
 
 
-def parse_limit(raw, default=DEFAULT_LIMIT, maximum=MAX_LIMIT):
-    """The page size from the limit parameter: 1 to maximum."""
-    if raw is None:
-        return default
-    limit = whole_number(raw, maximum)
-    if not limit:
-        raise ApiError(400, f"limit must be a whole number from 1 to {maximum}.", {"limit": ["Not valid."]})
-    return limit
+def described(text):
+    """A field's metadata: the description that the OpenAPI spec shows for its parameter."""
+    return {"metadata": {"description": text}}
 
 
-def parse_cursor(raw):
-    """The id after which the page starts: one that a page gave out, so a possible id."""
-    if raw is None:
-        return 0
-    after = whole_number(raw, MAX_ID)
-    if after is None:
-        raise ApiError(400, "cursor is not one that this API gave out.", {"cursor": ["Not valid."]})
-    return after
+def equals(column):
+    """The column equals the value, exactly."""
+    *flag, key = keys_of(column)
+    field_class = {Float: FiniteFloat, Integer: StrictQueryInteger, Boolean: QueryBoolean}.get(
+        type(column.type), query_text
+    )
+
+    def condition(value):
+        return and_(flag[0] == 0, key == value) if flag else key == value
+
+    return Filter(field_class(**described(f"Only the items whose {column.name} is exactly this.")), condition)
+
+
+def equals_folded(column):
+    """The column equals the value, whatever the case of either."""
+    (key,) = folded(column)
+    return Filter(
+        query_text(**described(f"Only the items whose {column.name} is this, whatever its case.")),
+        lambda value: key == func.lower(literal(value, key.type), type_=key.type),
+    )
+
+
+def contains(column):
+    """A case-insensitive part of the column; % and _ are plain characters."""
+    return Filter(
+        query_text(
+            validate=validate.Length(min=1, max=255),
+            **described(
+                f"Only the items whose {column.name} contains this, whatever its case; "
+                "`%` and `_` are plain characters."
+            ),
+        ),
+        lambda value: column.ilike(f"%{escape_like(value)}%", escape="\\"),
+    )
+
+
+def bounds(name, column):
+    """name_min and name_max: the column is at least, at most the value (a NULL is neither)."""
+    *flag, key = keys_of(column)
+    not_null = [flag[0] == 0] if flag else []
+    field_class = FiniteFloat if isinstance(column.type, Float) else StrictQueryInteger
+    return {
+        f"{name}_min": Filter(
+            field_class(**described(f"Only the items whose {name} is at least this.")),
+            lambda value: and_(*not_null, key >= value),
+        ),
+        f"{name}_max": Filter(
+            field_class(**described(f"Only the items whose {name} is at most this.")),
+            lambda value: and_(*not_null, key <= value),
+        ),
+    }
 
 
 def escape_like(text):
@@ -50,55 +127,313 @@ def escape_like(text):
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def list_page(collection, args=None, default_limit=DEFAULT_LIMIT, max_limit=MAX_LIMIT):
-    """One page of a collection: (items, next_cursor), ordered by id."""
-    args = request.args if args is None else args
-    unknown = set(args) - {"limit", "cursor", *collection.filters}
-    if unknown:
-        names = ", ".join(sorted(unknown))
-        raise ApiError(
-            400, f"Unknown query parameter: {names}.", {name: ["Unknown parameter."] for name in unknown}
-        )
-    limit = parse_limit(args.get("limit"), default_limit, max_limit)
-    after = parse_cursor(args.get("cursor"))
-    model = collection.model
-    query = select(model).where(model.id > after).order_by(model.id).limit(limit + 1)
-    for name in collection.filters:
-        if name in args:
-            if "\x00" in args[name]:
-                raise ApiError(400, f"{name} must not contain a NUL character.", {name: ["Not valid."]})
-            query = query.where(getattr(model, name).ilike(f"%{escape_like(args[name])}%", escape="\\"))
-    items = db.session.execute(query).scalars().all()
-    next_cursor = str(items[limit - 1].id) if len(items) > limit else None
-    return items[:limit], next_cursor
+class QueryBoolean(fields.Boolean):
+    """true or false in a query string (any case); 1, yes and on are refused as in JSON bodies."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        lowered = value.lower() if isinstance(value, str) else None
+        if lowered not in ("true", "false"):
+            raise self.make_error("invalid", input=value)
+        return lowered == "true"
 
 
-def history_page(collection, item_id, args=None):
-    """One page of an item's history, oldest first: (entries, next_cursor)."""
-    args = request.args if args is None else args
-    unknown = set(args) - {"limit", "cursor"}
-    if unknown:
-        names = ", ".join(sorted(unknown))
-        raise ApiError(
-            400, f"Unknown query parameter: {names}.", {name: ["Unknown parameter."] for name in unknown}
+class FiniteFloat(fields.Float):
+    """A finite number from a query string: nan and inf are refused."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_nan=False, **kwargs)
+
+
+class StrictQueryInteger(fields.Integer):
+    """A whole number from a query string: digits with an optional sign, within 64 bits (what a database
+    can compare); 1.5, 1e3 and 1.0 are refused."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not value.lstrip("+-").isdigit() or not value.isascii():
+            raise self.make_error("invalid", input=value)
+        number = super()._deserialize(value, attr, data, **kwargs)
+        if abs(number) > MAX_INTEGER:
+            raise self.make_error("invalid", input=value)
+        return number
+
+
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: statements are cached per Listing
+class Listing:
+    """What one list offers: its name, table, filters, sort keys, and the size of its pages."""
+
+    name: str
+    model: type
+    filters: dict = field(default_factory=dict)
+    sorts: dict = field(default_factory=dict)  # field name -> the SQL keys it sorts by
+    default_limit: int = DEFAULT_LIMIT
+    max_limit: int = MAX_LIMIT
+    countable: bool = True
+
+    @cached_property
+    def parameters(self):
+        """The schema that reads this list's query parameters (built once)."""
+        return parameters_schema(self)
+
+    @cached_property
+    def columns(self):
+        """The table's columns, selected as they are (a Row is lighter than an ORM object)."""
+        return tuple(self.model.__table__.columns)
+
+
+# --- reading the query -------------------------------------------------------------------------------
+
+
+class SortField(fields.String):
+    """sort: comma-separated field names, each optionally prefixed with - for descending."""
+
+    default_error_messages = {
+        "unknown": "Not a sortable field: {name}. Sort by {choices}.",
+        "repeated": "{name} is given more than once.",
+        "empty": "Give at least one field, like sort=id or sort=-id.",
+    }
+
+    def __init__(self, choices, **kwargs):
+        super().__init__(**kwargs)
+        self.choices = choices
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not value.strip():
+            raise self.make_error("empty")
+        order = []
+        for part in value.split(","):
+            part = part.strip()
+            descending = part.startswith("-")
+            name = part[1:] if descending else part
+            if name not in self.choices:
+                raise self.make_error("unknown", name=name or "''", choices=", ".join(self.choices))
+            if name in (seen for seen, _ in order):
+                raise self.make_error("repeated", name=name)
+            order.append((name, descending))
+        return tuple(order)
+
+
+class ParametersSchema(Schema):
+    """Query parameters: unknown ones are refused by name."""
+
+    error_messages = {"unknown": "Unknown parameter."}
+
+    @validates_schema
+    def bounds_are_ordered(self, data, **kwargs):
+        """x_min may not exceed x_max (bounds() makes them in pairs)."""
+        for low in [name for name in data if name.endswith("_min")]:
+            high = low[: -len("_min")] + "_max"
+            if high in data and data[low] > data[high]:
+                raise ValidationError(f"Must not be more than {high}.", low)
+
+
+def parameters_schema(listing):
+    """A schema instance for listing's parameters: limit, cursor, sort, count and its filters."""
+    limit_message = f"Must be a whole number from 1 to {listing.max_limit}."
+    declared = {
+        "limit": StrictQueryInteger(
+            validate=validate.Range(min=1, max=listing.max_limit, error=limit_message),
+            error_messages={"invalid": limit_message},
+            metadata={
+                "description": f"How many items a page holds: 1 to {listing.max_limit}.",
+                "default": listing.default_limit,
+            },
+        ),
+        "cursor": fields.String(
+            validate=validate.Length(min=1, max=4096),
+            **described("Where the page starts: the `next_cursor` of the page before, as it came (opaque)."),
+        ),
+    }
+    if listing.sorts:
+        names = "|".join(listing.sorts)
+        declared["sort"] = SortField(
+            choices=tuple(listing.sorts),
+            metadata={
+                "description": "The order: comma-separated fields, each once, `-` before one for descending "
+                f"(default `id`; `id` breaks ties). Fields: {', '.join(listing.sorts)}.",
+                "pattern": f"^-?({names})(,-?({names}))*$",
+                "example": "-" + next(iter(listing.sorts)),
+            },
         )
-    limit = parse_limit(args.get("limit"))
-    after = parse_cursor(args.get("cursor"))
-    query = (
-        select(Change)
-        .where(Change.collection == collection.plural, Change.item_id == item_id, Change.version > after)
-        .order_by(Change.version)
-        .limit(limit + 1)
-    )
-    entries = db.session.execute(query).scalars().all()
-    next_cursor = str(entries[limit - 1].version) if len(entries) > limit else None
-    return entries[:limit], next_cursor
+    if listing.countable:
+        declared["count"] = fields.String(
+            validate=validate.OneOf(["exact"], error="The only count is count=exact."),
+            **described("`exact` adds `total`: how many items the filters keep."),
+        )
+    declared.update({name: spec.field for name, spec in listing.filters.items()})
+    schema_class = ParametersSchema.from_dict(declared, name=f"{listing.name.title()}ListParameters")
+    return schema_class()
+
+
+def read_parameters(listing, args):
+    """The query parameters, validated: a dict of the ones given; 400 naming each bad one."""
+    repeated = {name: ["Give this parameter once."] for name, values in args.lists() if len(values) > 1}
+    try:
+        if repeated:
+            raise ValidationError(repeated)
+        return listing.parameters.load(args.to_dict())
+    except ValidationError as error:
+        messages = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
+        names = ", ".join(sorted(str(name) for name in messages))
+        raise ApiError(400, BAD_PARAMETERS.format(names=names), messages) from None
+
+
+# --- the sort order and its cursor -------------------------------------------------------------------
+
+
+def order_keys(listing, sort):
+    """[(SQL key, descending)] for a sort: the fields' keys, then id in the last field's direction."""
+    model = listing.model
+    keys = []
+    for name, descending in sort:
+        if name == "id":
+            return [*keys, (model.id, descending)]  # id is unique: nothing after it can matter
+        keys.extend((key, descending) for key in listing.sorts[name])
+    return [*keys, (model.id, sort[-1][1] if sort else False)]
+
+
+def after(keys, values):
+    """The rows strictly after the position values, in the order keys: the keyset condition."""
+    expressions = [key for key, _ in keys]
+    bound = [literal(value, key.type) for key, value in zip(expressions, values, strict=True)]
+    directions = {descending for _, descending in keys}
+    if len(directions) == 1:
+        # One row comparison: an index on the same keys reads from the position on.
+        left, right = tuple_(*expressions), tuple_(*bound)
+        return left < right if directions.pop() else left > right
+    # Mixed directions: the first key bounds the range, the rest is spelt out.
+    either = []
+    for i, (key, descending) in enumerate(keys):
+        equal = [expressions[j] == bound[j] for j in range(i)]
+        either.append(and_(*equal, key < bound[i] if descending else key > bound[i]))
+    first, first_descending = keys[0]
+    return and_(first <= bound[0] if first_descending else first >= bound[0], or_(*either))
+
+
+def sort_text(sort):
+    """The sort as the query spells it: "name,-year"."""
+    return ",".join(("-" if descending else "") + name for name, descending in sort)
+
+
+def checksum(listing, payload):
+    return hashlib.blake2b(payload, key=CURSOR_KEY, person=listing.name.encode()[:16], digest_size=8).digest()
+
+
+def encode_cursor(listing, sort, values):
+    """An opaque cursor: the sort and the last row's key values, with a checksum, in URL-safe base64."""
+    payload = orjson.dumps([sort_text(sort), [to_json(value) for value in values]])
+    return base64.urlsafe_b64encode(payload + checksum(listing, payload)).rstrip(b"=").decode()
+
+
+def decode_cursor(listing, raw, sort, keys):
+    """The key values in a cursor; 400 if it was not made by this list, or for another sort."""
+    try:
+        blob = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+    except (binascii.Error, ValueError):
+        raise bad_cursor() from None
+    payload, check = blob[:-8], blob[-8:]
+    if len(blob) <= 8 or not hmac.compare_digest(check, checksum(listing, payload)):
+        raise bad_cursor()
+    try:
+        given_sort, values = orjson.loads(payload)
+        if given_sort != sort_text(sort):
+            raise bad_cursor(f"This cursor is for sort={given_sort}: keep the sort of the first page.")
+        if len(values) != len(keys):
+            raise bad_cursor()
+        return [from_json(value, key.type) for value, (key, _) in zip(values, keys, strict=True)]
+    except (orjson.JSONDecodeError, TypeError, ValueError):
+        raise bad_cursor() from None
+
+
+def bad_cursor(message=BAD_CURSOR):
+    return ApiError(400, message, {"cursor": ["Not valid."]})
+
+
+def to_json(value):
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def from_json(value, sql_type):
+    """A cursor value back to the Python type of its key, or ValueError."""
+    if isinstance(sql_type, UTCDateTime):
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            raise ValueError("naive datetime")
+        return parsed
+    if isinstance(sql_type, Float) and type(value) in (int, float) and abs(value) <= MAX_FLOAT:
+        return value
+    if isinstance(sql_type, Integer) and type(value) is int and abs(value) <= MAX_INTEGER:
+        return value
+    if isinstance(sql_type, String) and isinstance(value, str) and "\x00" not in value:
+        return value
+    raise ValueError("a cursor value of the wrong type")
+
+
+# --- the page ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Page:
+    """One page of a list: its rows, the cursor of the next page (None on the last), the total if asked."""
+
+    rows: list
+    next_cursor: str | None
+    total: int | None = None
+
+
+def list_page(listing, args=None, where=()):
+    """One page of listing, as the query parameters (args, default the request's) ask, within where
+    (conditions of the caller's own, such as one item's history)."""
+    params = read_parameters(listing, request.args if args is None else args)
+    query = PageQuery(listing, params, where)
+    rows = connection().execute(query.rows, query.parameters).all()
+    next_cursor = None
+    if len(rows) > query.limit:
+        rows = rows[: query.limit]
+        next_cursor = encode_cursor(listing, query.sort, rows[-1][len(listing.columns) :])
+    total = connection().execute(query.total).scalar_one() if params.get("count") == "exact" else None
+    return Page(rows, next_cursor, total)
+
+
+class PageQuery:
+    """The SQL for one page: `rows` (one more than the limit, to tell whether a next page exists, with
+    the sort keys after the columns, for the cursor), executed with `parameters`; and `total` (the
+    count of all that the filters keep)."""
+
+    def __init__(self, listing, params, where=()):
+        self.sort = params.get("sort") or (("id", False),)
+        self.limit = params.get("limit", listing.default_limit)
+        self.parameters = {"page_size": self.limit + 1}
+        keys, rows = ordered_select(listing, self.sort)
+        conditions = [
+            *where,
+            *(spec.condition(params[name]) for name, spec in listing.filters.items() if name in params),
+        ]
+        if "cursor" in params:
+            conditions.append(after(keys, decode_cursor(listing, params["cursor"], self.sort, keys)))
+        # Without conditions, the cached statement itself runs: SQLAlchemy keeps its cache key.
+        self.rows = rows.where(*conditions) if conditions else rows
+        self.total = select(func.count()).select_from(listing.model.__table__).where(*conditions)
+
+
+@lru_cache(maxsize=256)
+def ordered_select(listing, sort):
+    """(keys, SELECT of the columns and sort keys ORDER BY them LIMIT :page_size) for a list and sort:
+    made once, reused."""
+    keys = order_keys(listing, sort)
+    rows = select(*listing.columns, *(key.label(f"_key{i}") for i, (key, _) in enumerate(keys)))
+    order = [key.desc() if descending else key.asc() for key, descending in keys]
+    return keys, rows.order_by(*order).limit(bindparam("page_size", type_=Integer))
 
 
 def next_link(next_cursor, endpoint, **values):
-    """The URL of the next page, keeping the other query parameters."""
+    """The URL of the next page, keeping the other query parameters (values: the URL's own, like id)."""
     if next_cursor is None:
         return None
     params = request.args.to_dict()
     params["cursor"] = next_cursor
     return url_for(endpoint, **values, **params)
+
+
+def link_header(link):
+    """The next page as a Link header (RFC 8288), or no header on the last page."""
+    return {"Link": f'<{link}>; rel="next"'} if link else {}

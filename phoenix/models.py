@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from sqlalchemy import func
+from sqlalchemy import Integer, String, cast, func, literal_column
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import declared_attr
 from sqlalchemy.types import JSON, DateTime, TypeDecorator
@@ -29,8 +29,8 @@ class UTCDateTime(TypeDecorator):
         return value
 
     def process_result_value(self, value, dialect):
-        if value is None:
-            return None
+        if value is None or value.tzinfo is UTC:
+            return value  # as PostgreSQL sends it when its time zone is UTC: nothing to convert
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
@@ -119,6 +119,7 @@ class Change(db.Model):
     __tablename__ = "history"
     __table_args__ = (
         db.UniqueConstraint("collection", "item_id", "version"),
+        db.Index("ix_history_item", "collection", "item_id", "id"),  # one item's entries, paged by id
         {"sqlite_autoincrement": True},
     )
 
@@ -161,3 +162,55 @@ db.Index(
     sqlite_where=CURRENT_KEY,
     postgresql_where=CURRENT_KEY,
 )
+
+
+# The keys that lists sort and filter on (phoenix/listing.py), and the indexes built on exactly them:
+# a query uses an index on expressions only when it repeats the same expressions.
+
+
+def nulls_last(column):
+    """A nullable column as two never-NULL keys: 0 for a value then the value, 1 for NULL (sorted last).
+
+    Keyset pagination compares rows as tuples, and a NULL in a tuple makes the comparison unknown.
+    """
+    empty = literal_column("''") if isinstance(column.type, String) else literal_column("0")
+    return (cast(column.is_(None), Integer), func.coalesce(column, empty, type_=column.type))
+
+
+def folded(column):
+    """A string column compared and sorted case-insensitively."""
+    return (func.lower(column, type_=column.type),)
+
+
+def plain(column):
+    """A NOT NULL column, sorted as it is."""
+    return (column,)
+
+
+def key_index(name, keys, model):
+    """A B-tree index on keys then id: serves a sort on keys, and a filter on them in id order."""
+    return db.Index(name, *keys, model.id)
+
+
+def trigram_index(name, column):
+    """A trigram (pg_trgm) GIN index for case-insensitive substring search; PostgreSQL only."""
+    return db.Index(name, column, postgresql_using="gin", postgresql_ops={column.name: "gin_trgm_ops"})
+
+
+key_index("ix_record_timestamp", nulls_last(Record.timestamp), Record)
+key_index("ix_record_value1", nulls_last(Record.value1), Record)
+key_index("ix_record_value2", nulls_last(Record.value2), Record)
+key_index("ix_record_value3", plain(Record.value3), Record)
+key_index("ix_record_lastmodifiedby", folded(Record.lastmodifiedby), Record)
+key_index("ix_record_creationdate", plain(Record.creationdate), Record)
+key_index("ix_record_lastmodificationdate", plain(Record.lastmodificationdate), Record)
+trigram_index("ix_record_value1_trgm", Record.value1)
+
+key_index("ix_game_name", folded(Game.name), Game)
+key_index("ix_game_platform", folded(Game.platform), Game)
+key_index("ix_game_publisher", folded(Game.publisher), Game)
+key_index("ix_game_genre", folded(Game.genre), Game)
+key_index("ix_game_year", plain(Game.year), Game)
+key_index("ix_game_creationdate", plain(Game.creationdate), Game)
+key_index("ix_game_lastmodificationdate", plain(Game.lastmodificationdate), Game)
+trigram_index("ix_game_name_trgm", Game.name)

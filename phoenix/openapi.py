@@ -23,7 +23,7 @@ from phoenix.auth import CHALLENGE, NOT_AUTHENTICATED, require_api_key
 from phoenix.concurrency import STALE
 from phoenix.config import DEFAULT_MAX_CONTENT_LENGTH as MAX_BODY
 from phoenix.errors import DATABASE_UNAVAILABLE, HTTP_MESSAGES, SERVER_ERROR
-from phoenix.listing import DEFAULT_LIMIT, MAX_LIMIT
+from phoenix.history import HISTORY
 from phoenix.ratelimits import UNLIMITED_ENDPOINTS
 from phoenix.resources.base import MAX_BULK
 from phoenix.schemas import HistorySchema, KeyRequestSchema, NeedsAValue, Text, UTCTimestamp
@@ -288,40 +288,15 @@ PATH_PARAMETERS = {
 }
 
 
-def listing_parameters(filters=(), default_limit=DEFAULT_LIMIT, max_limit=MAX_LIMIT):
-    """The query parameters of a listing: limit, cursor and the collection's filters."""
-    parameters = [
-        {
-            "in": "query",
-            "name": "limit",
-            "description": f"How many items to return: 1 to {max_limit}.",
-            "schema": {"type": "integer", "minimum": 1, "maximum": max_limit, "default": default_limit},
-            "example": 10,
-        },
-        {
-            "in": "query",
-            "name": "cursor",
-            "description": "Where the page starts: the `next_cursor` of the page before (opaque).",
-            "schema": TEXT,
-        },
-    ]
-    for name in filters:
-        parameters.append(
-            {
-                "in": "query",
-                "name": name,
-                "description": f"A case-insensitive part of the {name}; `%` and `_` are plain characters.",
-                "schema": TEXT,
-            }
-        )
-    return parameters
-
-
-def page_of(name, items, what):
-    """The 200 of a paged listing: {status, <name>: [items], next_cursor, links: {next}}, and its Link."""
+def page_of(name, items, what, countable=False):
+    """The 200 of a paged listing: {status, <name>: [items], next_cursor, links: {next}}, and its Link;
+    with countable, also total when count=exact asks for it."""
+    total = {"total": {"type": "integer", "minimum": 0, "description": "How many items the filters keep."}}
     return Answer(
         f"A page of {what}.",
         success(
+            optional=("total",) if countable else (),
+            **(total if countable else {}),
             **{
                 name: array_of(items),
                 "next_cursor": {**NULLABLE_TEXT, "description": "The cursor of the next page."},
@@ -331,7 +306,7 @@ def page_of(name, items, what):
                     "properties": {"next": {**NULLABLE_TEXT, "description": "The next page's URL."}},
                     "additionalProperties": False,
                 },
-            }
+            },
         ),
         headers={"Link": f'The next page, as `<url>; rel="next"`, when more {what} remain.'},
     )
@@ -371,13 +346,13 @@ def collection_docs(collection, example):
         "get": Operation(
             summary=f"List {plural}",
             tag=plural.title(),
-            description=f"{plural.title()} ordered by id, one page at a time; the next page is at "
+            description=f"{plural.title()} one page at a time, in the order of `sort` (default: by id; "
+            "`-` for descending, `id` breaks ties), narrowed by the filters; the next page is at "
             "`links.next` (and in the `Link` header), and `next_cursor` is null on the last page. "
-            "Any other query parameter is a 400.",
-            # The listing's query parameters. Where a marshmallow schema reads them, pass it here as it
-            # is (query=ListQuerySchema): Operation writes one parameter a field.
-            query=listing_parameters(collection.filters),
-            answers={200: page_of(plural, Item(collection), plural)},
+            "`count=exact` adds `total`. Any other query parameter, or a bad value, is a 400.",
+            # The very schema that reads the listing's query parameters: one parameter a field.
+            query=collection.listing.parameters,
+            answers={200: page_of(plural, Item(collection), plural, countable=True)},
         ),
         "post": Operation(
             summary=f"Create a {singular}, or up to {MAX_BULK} at once",
@@ -483,7 +458,7 @@ def history_docs(collection):
             description="Every change, oldest first, one page at a time (as the lists are paged); "
             f"`changes` holds each field that changed as `[old, new]`. It still answers after the "
             f"{singular} is removed; 404 only for an id that never was.",
-            query=listing_parameters(),
+            query=HISTORY.parameters,
             answers={
                 200: page_of("history", HistorySchema, "changes"),
                 404: not_found(collection),

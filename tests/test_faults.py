@@ -6,7 +6,8 @@ import pytest
 from flask_migrate import upgrade
 from sqlalchemy import text
 
-from bench.pgtemp import TempPostgres, free_port
+from bench.pgtemp import TempPostgres
+from bench.servers import free_port
 from phoenix import create_app
 from phoenix.extensions import db
 from phoenix.resources.records import RecordItem

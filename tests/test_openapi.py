@@ -24,6 +24,8 @@ from phoenix.extensions import db
 from phoenix.models import AuthenticationKey, Game, Record, utcnow
 from phoenix.openapi import Answer, Operation, array_of, build_spec, success
 from phoenix.ratelimits import UNLIMITED_ENDPOINTS
+from phoenix.resources.games import GameList
+from phoenix.resources.records import RecordList
 from phoenix.schemas import GameSchema, RecordSchema
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -240,10 +242,21 @@ def test_a_whole_record_needs_one_value_in_the_spec_as_in_the_schema(spec):
 
 
 def test_listing_parameters_are_documented(spec):
-    games = {p["name"]: p for p in spec["paths"]["/api/games"]["get"]["parameters"]}
-    assert set(games) == {"limit", "cursor", "name"}
-    assert games["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}
+    for path, resource in (("/api/games", GameList), ("/api/records", RecordList)):
+        documented = {p["name"]: p for p in spec["paths"][path]["get"]["parameters"]}
+        # Exactly what the listing's own schema reads: the spec is written from it.
+        assert set(documented) == set(resource.collection.listing.parameters.fields)
+        assert all(p["in"] == "query" and p["description"] for p in documented.values())
+        assert documented["limit"]["schema"] == {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 500,
+            "default": 50,
+        }
+        assert documented["sort"]["schema"]["type"] == "string"
+        assert re.fullmatch(documented["sort"]["schema"]["pattern"], "-id,lastmodificationdate")
     legacy = {p["name"]: p for p in spec["paths"]["/api/list"]["get"]["parameters"]}
+    assert set(legacy) == {"limit", "cursor"}
     assert legacy["limit"]["schema"]["maximum"] == 1000
 
 

@@ -6,7 +6,7 @@ plaintext key is left in the table's file either: PostgreSQL rewrites the table 
 rebuilds it with secure_delete on, which overwrites freed pages with zeros.
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-22
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

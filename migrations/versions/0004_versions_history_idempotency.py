@@ -34,6 +34,7 @@ def upgrade():
         sa.UniqueConstraint("collection", "item_id", "version", name=op.f("uq_history_collection")),
         sqlite_autoincrement=True,
     )
+    op.create_index("ix_history_item", "history", ["collection", "item_id", "id"])
     op.create_table(
         "idempotency",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -52,7 +53,9 @@ def upgrade():
 
 def downgrade():
     op.drop_table("idempotency")
+    op.drop_index("ix_history_item", table_name="history")
     op.drop_table("history")
     for table in ("game", "record"):
-        with op.batch_alter_table(table) as batch:
-            batch.drop_column("version")
+        # A plain DROP COLUMN (SQLite 3.35+): batch mode would rebuild the table, and lose the indexes on
+        # expressions (0002's) that SQLite cannot reflect.
+        op.drop_column(table, "version")

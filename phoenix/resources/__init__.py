@@ -28,6 +28,11 @@ class PhoenixApi(Api):
         # Flask-RESTful would otherwise answer errors raised inside resources in its own shape.
         return render_error(e)
 
+    def make_response(self, data, *args, **kwargs):
+        # JSON is the only representation (and the default for any Accept): no negotiation per answer.
+        kwargs.pop("fallback_mediatype", None)
+        return output_json(data, *args, **kwargs)
+
 
 def output_json(data, code, headers=None):
     """Flask-RESTful's JSON representation, encoded with orjson."""

@@ -1,20 +1,23 @@
 """The machinery that records and games share: reading input, finding, creating, changing, removing."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 import orjson
 from flask import Response, request, url_for
 from flask_restful import Resource
+from sqlalchemy import bindparam, select
 
 from phoenix.auth import require_api_key, stamp_modification
 from phoenix.concurrency import etag, not_modified, require_current_version
+from phoenix.database import autocommit, connection
 from phoenix.errors import ApiError
 from phoenix.extensions import db
-from phoenix.history import record_change, record_removal, snapshot
+from phoenix.history import HISTORY, history_of, record_change, record_removal, snapshot
 from phoenix.idempotency import idempotent
-from phoenix.listing import history_page, list_page, next_link, whole_number
+from phoenix.listing import Listing, link_header, list_page, next_link
 from phoenix.models import MAX_ID
-from phoenix.schemas import history_schema
+from phoenix.schemas import dumper, history_schema, row_dumper
 
 MAX_BULK = 1000
 
@@ -28,7 +31,23 @@ class Collection:
     singular: str
     plural: str
     not_found: str
-    filters: tuple = field(default=())
+    listing: Listing  # what its list filters and sorts on
+
+    @cached_property
+    def dump(self):
+        """The schema's dump, fast (phoenix.schemas.dumper): of an ORM object or a Row."""
+        return dumper(self.schema)
+
+    @cached_property
+    def dump_row(self):
+        """The schema's dump of a Row of the table's columns (as lists and reads select them)."""
+        return row_dumper(self.schema, self.model.__table__.columns.keys())
+
+    @cached_property
+    def by_id(self):
+        """SELECT the item's columns by id: a Row, lighter than an ORM object, for reads."""
+        table = self.model.__table__
+        return select(*table.columns).where(table.c.id == bindparam("id"))
 
 
 def read_json_body(allow_array=False):
@@ -49,6 +68,20 @@ def read_json_body(allow_array=False):
     raise ApiError(400, f"The request body must be {expected}.")
 
 
+def whole_number(raw, maximum):
+    """raw as an int from 0 to maximum, or None.
+
+    ASCII digits only: str.isdigit() also says yes to "²" and "٣", which int() refuses or misreads; and
+    the length is checked before int() reads it, so a 5000-digit value is just a bad one.
+    """
+    if not (raw.isascii() and raw.isdigit()):
+        return None
+    digits = raw.lstrip("0") or "0"
+    if len(digits) > len(str(maximum)) or int(digits) > maximum:
+        return None
+    return int(digits)
+
+
 def item_id_or_404(collection, raw_id, message="The id must be a whole number, like 5."):
     """The integer id in a URL; 400 (with message) if it is not a number, 404 if no item could have it."""
     if not (raw_id.isascii() and raw_id.isdigit()):
@@ -60,12 +93,21 @@ def item_id_or_404(collection, raw_id, message="The id must be a whole number, l
 
 
 def get_or_404(collection, raw_id, for_update=False, **id_options):
-    """The item with that id, or 404 in our shape; for_update locks its row until the commit."""
+    """The item with that id, as an ORM object to change, or 404; for_update locks its row until the commit."""
     item_id = item_id_or_404(collection, raw_id, **id_options)
     item = db.session.get(collection.model, item_id, with_for_update=for_update)
     if item is None:
         raise ApiError(404, collection.not_found)
     return item
+
+
+def read_or_404(collection, raw_id, **id_options):
+    """The item with that id, as a Row to answer with (one SELECT, no ORM), or 404 in our shape."""
+    item_id = item_id_or_404(collection, raw_id, **id_options)
+    row = connection().execute(collection.by_id, {"id": item_id}).first()
+    if row is None:
+        raise ApiError(404, collection.not_found)
+    return row
 
 
 def create_items(collection, data, many=False):
@@ -121,19 +163,21 @@ class CollectionResource(Resource):
     """GET lists a collection; POST (with a key) adds one item, or an array of up to 1000 all or nothing."""
 
     collection: Collection
-    method_decorators = {"post": [require_api_key]}
+    method_decorators = {"get": [autocommit], "post": [require_api_key]}
 
     def get(self):
         collection = self.collection
-        items, next_cursor = list_page(collection)
-        link = next_link(next_cursor, collection.plural)
+        page = list_page(collection.listing)
+        link = next_link(page.next_cursor, collection.plural)
         body = {
             "status": "success",
-            collection.plural: collection.schema.dump(items, many=True),
-            "next_cursor": next_cursor,
+            collection.plural: [collection.dump_row(row) for row in page.rows],
+            "next_cursor": page.next_cursor,
             "links": {"next": link},
         }
-        return body, 200, {"Link": f'<{link}>; rel="next"'} if link else {}
+        if page.total is not None:
+            body["total"] = page.total
+        return body, 200, link_header(link)
 
     def post(self):
         data = read_json_body(allow_array=True)
@@ -145,10 +189,14 @@ class CollectionResource(Resource):
             if not 1 <= len(data) <= MAX_BULK:
                 raise ApiError(400, f"Send from 1 to {MAX_BULK} items in one array.")
             items = create_items(collection, data, many=True)
-            return {"status": "success", collection.plural: collection.schema.dump(items, many=True)}, 201, {}
+            return (
+                {"status": "success", collection.plural: [collection.dump(item) for item in items]},
+                201,
+                {},
+            )
         item = create_item(collection, data)
         location = url_for(collection.singular, id=item.id)
-        body = {"status": "success", collection.singular: collection.schema.dump(item)}
+        body = {"status": "success", collection.singular: collection.dump(item)}
         return body, 201, {"Location": location, "ETag": etag(item)}
 
 
@@ -159,19 +207,22 @@ class ItemResource(Resource):
     """
 
     collection: Collection
-    method_decorators = {name: [require_api_key] for name in ("put", "patch", "delete")}
+    method_decorators = {
+        "get": [autocommit],
+        **{name: [require_api_key] for name in ("put", "patch", "delete")},
+    }
 
     def answer(self, item, message=None):
-        body = {"status": "success", self.collection.singular: self.collection.schema.dump(item)}
+        body = {"status": "success", self.collection.singular: self.collection.dump(item)}
         if message:
             body["message"] = message
         return body, 200, {"ETag": etag(item)}
 
     def get(self, id):
-        item = get_or_404(self.collection, id)
-        if not_modified(item):
-            return Response(status=304, headers={"ETag": etag(item)})
-        return self.answer(item)
+        row = read_or_404(self.collection, id)
+        if not_modified(row):
+            return Response(status=304, headers={"ETag": etag(row)})
+        return self.answer(row)
 
     def put(self, id):
         return self.change(id, partial=False)
@@ -203,18 +254,20 @@ class HistoryResource(Resource):
     """GET /api/<collection>/<id>/history: every change, oldest first, paged; kept after removal."""
 
     collection: Collection
+    method_decorators = [autocommit]
+    dump_entry = staticmethod(dumper(history_schema))
 
     def get(self, id):
         collection = self.collection
         item_id = item_id_or_404(collection, id)
-        entries, next_cursor = history_page(collection, item_id)
-        if not entries and "cursor" not in request.args:
+        page = list_page(HISTORY, where=history_of(collection, item_id))
+        if not page.rows and "cursor" not in request.args:
             raise ApiError(404, collection.not_found)
-        link = next_link(next_cursor, f"{collection.singular}_history", id=item_id)
+        link = next_link(page.next_cursor, f"{collection.singular}_history", id=item_id)
         body = {
             "status": "success",
-            "history": history_schema.dump(entries, many=True),
-            "next_cursor": next_cursor,
+            "history": [self.dump_entry(row) for row in page.rows],
+            "next_cursor": page.next_cursor,
             "links": {"next": link},
         }
-        return body, 200, {"Link": f'<{link}>; rel="next"'} if link else {}
+        return body, 200, link_header(link)

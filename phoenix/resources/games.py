@@ -1,6 +1,7 @@
 """/api/games: the video-game catalogue and its items."""
 
-from phoenix.models import Game
+from phoenix.listing import Listing, bounds, contains, equals, equals_folded
+from phoenix.models import Game, folded, plain
 from phoenix.openapi import collection_docs, history_docs, item_docs
 from phoenix.resources.base import Collection, CollectionResource, HistoryResource, ItemResource
 from phoenix.schemas import game_schema
@@ -11,7 +12,28 @@ GAMES = Collection(
     singular="game",
     plural="games",
     not_found="The game does not exist! Please try a different game number!",
-    filters=("name",),
+    listing=Listing(
+        name="games",
+        model=Game,
+        filters={
+            "name": contains(Game.name),
+            "platform": equals_folded(Game.platform),
+            "publisher": equals_folded(Game.publisher),
+            "genre": equals_folded(Game.genre),
+            "year": equals(Game.year),
+            **bounds("year", Game.year),
+        },
+        sorts={
+            "id": plain(Game.id),
+            "name": folded(Game.name),
+            "platform": folded(Game.platform),
+            "publisher": folded(Game.publisher),
+            "genre": folded(Game.genre),
+            "year": plain(Game.year),
+            "creationdate": plain(Game.creationdate),
+            "lastmodificationdate": plain(Game.lastmodificationdate),
+        },
+    ),
 )
 
 # Request examples for the docs, as the README's walk-through sends them.

@@ -3,10 +3,12 @@
 from flask_restful import Resource
 
 from phoenix.auth import require_api_key
+from phoenix.database import autocommit
 from phoenix.errors import ApiError
 from phoenix.extensions import db
 from phoenix.idempotency import idempotent
-from phoenix.listing import list_page, next_link
+from phoenix.listing import Listing, link_header, list_page, next_link
+from phoenix.models import Record
 from phoenix.openapi import (
     IDEMPOTENCY_KEY,
     KEY_REUSED,
@@ -17,10 +19,16 @@ from phoenix.openapi import (
     Operation,
     array_of,
     failure,
-    listing_parameters,
     success,
 )
-from phoenix.resources.base import create_item, delete_item, get_or_404, read_json_body, update_item
+from phoenix.resources.base import (
+    create_item,
+    delete_item,
+    get_or_404,
+    read_json_body,
+    read_or_404,
+    update_item,
+)
 from phoenix.resources.keys import KEY_ANSWERS, key_created
 from phoenix.resources.records import EXAMPLE, PATCH_EXAMPLE, RECORD_NOT_FOUND, RECORDS
 
@@ -28,6 +36,10 @@ FORGOT_USERNAME = "Oops! You forgot to add a username after! Please specify a us
 FORGOT_NUMBER = "Oops! You forgot to add a number after! Please specify a number and try again!"
 NOT_A_NUMBER = "The record number must be a whole number, like /api/read/5."
 LIST_PAGE_SIZE = 1000
+# /api/list pages by id, 1000 at a time, and takes only cursor and limit.
+LEGACY_LIST = Listing(
+    name="list", model=Record, default_limit=LIST_PAGE_SIZE, max_limit=LIST_PAGE_SIZE, countable=False
+)
 
 TAG = "Project Phoenix"
 RECORD_INFO = success(message=TEXT, record_info=Item(RECORDS))
@@ -45,7 +57,7 @@ def find_record(id, for_update=False):
 
 def record_answer(record, message):
     """The Phoenix envelope: status, message, record_info (an object now, not a JSON string)."""
-    return {"status": "success", "message": message, "record_info": RECORDS.schema.dump(record)}
+    return {"status": "success", "message": message, "record_info": RECORDS.dump(record)}
 
 
 class GenerateKey(Resource):
@@ -115,12 +127,13 @@ class MissingNumber(Resource):
 class ListRecords(Resource):
     """GET /api/list: a bare array of records by id, 1000 a call, the next page in a Link header."""
 
+    method_decorators = [autocommit]
     docs = {
         "get": Operation(
             summary="List records (Project Phoenix)",
             tag=TAG,
             description="A bare array, ordered by id, 1000 at most; the next page is in the `Link` header.",
-            query=listing_parameters(RECORDS.filters, LIST_PAGE_SIZE, LIST_PAGE_SIZE),
+            query=LEGACY_LIST.parameters,
             answers={
                 200: Answer(
                     "A page of records.",
@@ -132,9 +145,9 @@ class ListRecords(Resource):
     }
 
     def get(self):
-        records, next_cursor = list_page(RECORDS, default_limit=LIST_PAGE_SIZE, max_limit=LIST_PAGE_SIZE)
-        link = next_link(next_cursor, "legacy_list")
-        return RECORDS.schema.dump(records, many=True), 200, {"Link": f'<{link}>; rel="next"'} if link else {}
+        page = list_page(LEGACY_LIST)
+        link = next_link(page.next_cursor, "legacy_list")
+        return [RECORDS.dump_row(row) for row in page.rows], 200, link_header(link)
 
 
 class CreateRecord(Resource):
@@ -165,6 +178,7 @@ class CreateRecord(Resource):
 class ReadRecord(Resource):
     """GET /api/read/<id>."""
 
+    method_decorators = [autocommit]
     docs = {
         "get": Operation(
             summary="Read a record (Project Phoenix)",
@@ -174,7 +188,7 @@ class ReadRecord(Resource):
     }
 
     def get(self, id):
-        return record_answer(find_record(id), "Record found!")
+        return record_answer(read_or_404(RECORDS, id, message=NOT_A_NUMBER), "Record found!")
 
 
 class ModifyRecord(Resource):

@@ -1,6 +1,7 @@
 """/api/records: the records collection and its items."""
 
-from phoenix.models import Record
+from phoenix.listing import Listing, bounds, contains, equals, equals_folded
+from phoenix.models import Record, folded, nulls_last, plain
 from phoenix.openapi import collection_docs, history_docs, item_docs
 from phoenix.resources.base import Collection, CollectionResource, HistoryResource, ItemResource
 from phoenix.schemas import record_schema
@@ -13,6 +14,27 @@ RECORDS = Collection(
     singular="record",
     plural="records",
     not_found=RECORD_NOT_FOUND,
+    listing=Listing(
+        name="records",
+        model=Record,
+        filters={
+            "lastmodifiedby": equals_folded(Record.lastmodifiedby),
+            "value1": equals(Record.value1),
+            "value3": equals(Record.value3),
+            "q": contains(Record.value1),
+            **bounds("timestamp", Record.timestamp),
+            **bounds("value2", Record.value2),
+        },
+        sorts={
+            "id": plain(Record.id),
+            "timestamp": nulls_last(Record.timestamp),
+            "value1": nulls_last(Record.value1),
+            "value2": nulls_last(Record.value2),
+            "lastmodifiedby": folded(Record.lastmodifiedby),
+            "creationdate": plain(Record.creationdate),
+            "lastmodificationdate": plain(Record.lastmodificationdate),
+        },
+    ),
 )
 
 # Request examples for the docs, as the README's walk-through sends them.
