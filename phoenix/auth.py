@@ -12,15 +12,16 @@ import secrets
 import string
 from datetime import timedelta
 from functools import wraps
+from types import SimpleNamespace
 
 from flask import current_app, g, request
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.attributes import set_committed_value
 
+from phoenix.database import connection
 from phoenix.errors import ApiError
 from phoenix.extensions import db
-from phoenix.models import AuthenticationKey, utcnow
+from phoenix.models import AuthenticationKey, key_state, utcnow
 
 NOT_AUTHENTICATED = "You are not authenticated! Please add an authentication key to the header and try again!"
 USERNAME_TAKEN = "The username you are trying to register has been already used!"
@@ -35,6 +36,9 @@ MAX_KEY_LENGTH = 200
 KEY_FORMAT = re.compile(r"(phx_[0-9a-f]{16})_([0-9A-Za-z]{43})")
 SECRET_ALPHABET = string.ascii_letters + string.digits
 SECRET_LENGTH = 43  # 43 characters of 62: 256 bits
+KEY_BY_PREFIX = select(*AuthenticationKey.__table__.columns).where(
+    AuthenticationKey.prefix == bindparam("prefix")
+)
 # last_used_at is written at most this often per key, so that a busy key does not cost a write a request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -129,8 +133,7 @@ def revoke_key(row):
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    db.session.refresh(row)
-    return row
+    return db.session.get(AuthenticationKey, row.id, populate_existing=True)
 
 
 def presented_key():
@@ -154,12 +157,11 @@ def find_key(token):
     else:
         secret_digest = digest(token)
         prefix = legacy_prefix(secret_digest)
-    row = db.session.execute(
-        select(AuthenticationKey).where(AuthenticationKey.prefix == prefix)
-    ).scalar_one_or_none()
+    # Core, not the ORM: this runs on every signed request, and a plain row is all it needs.
+    row = connection().execute(KEY_BY_PREFIX, {"prefix": prefix}).first()
     if row is None or not hmac.compare_digest(row.secret_hash, secret_digest):
         return None
-    return row
+    return SimpleNamespace(**row._mapping)
 
 
 def request_key():
@@ -167,7 +169,7 @@ def request_key():
     if "key_check" not in g:
         token = presented_key()
         row = find_key(token) if token else None
-        state = row.state() if row is not None else "unknown"
+        state = key_state(row) if row is not None else "unknown"
         if state == "active":
             g.key_check = (row, None)
         elif state == "expired":
@@ -195,7 +197,7 @@ def note_use(row):
     )
     db.session.commit()
     if written.rowcount == 1:
-        set_committed_value(row, "last_used_at", now)  # what the database now holds, not a change to flush
+        row.last_used_at = now  # what the database now holds
 
 
 def require_api_key(view):

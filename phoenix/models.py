@@ -104,13 +104,19 @@ class AuthenticationKey(db.Model):
 
     def state(self, now=None):
         """ "active", or why the key no longer works: "replaced", "revoked" or "expired"."""
-        if self.replaced_at is not None:
-            return "replaced"
-        if self.revoked_at is not None:
-            return "revoked"
-        if self.expires_at is not None and self.expires_at <= (now or utcnow()):
-            return "expired"
-        return "active"
+        return key_state(self, now)
+
+
+def key_state(key, now=None):
+    """A key's state, from its row (an ORM object or a plain one): "active", "replaced", "revoked" or
+    "expired"."""
+    if key.replaced_at is not None:
+        return "replaced"
+    if key.revoked_at is not None:
+        return "revoked"
+    if key.expires_at is not None and key.expires_at <= (now or utcnow()):
+        return "expired"
+    return "active"
 
 
 class Change(db.Model):

@@ -72,11 +72,16 @@ def test_history_and_change_commit_together(client, auth, rows, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("history unavailable")
 
+    assert client.post("/api/records", json={"value1": "kept"}, headers=auth).status_code == 201
+    monkeypatch.setattr(base, "record_creations", broken)
     monkeypatch.setattr(base, "record_change", broken)
-    response = client.post("/api/records", json={"value1": "a"}, headers=auth)
-    assert response.status_code == 500
-    assert rows(Record) == []
-    assert rows(Change) == []
+    monkeypatch.setattr(base, "record_removal", broken)
+    assert client.post("/api/records", json={"value1": "a"}, headers=auth).status_code == 500
+    assert client.post("/api/records", json=[{"value1": "b"}], headers=auth).status_code == 500
+    assert client.patch("/api/records/1", json={"value1": "c"}, headers=auth).status_code == 500
+    assert client.delete("/api/records/1", headers=auth).status_code == 500
+    assert [(r.id, r.value1, r.version) for r in rows(Record)] == [(1, "kept", 1)]
+    assert [(c.item_id, c.action) for c in rows(Change)] == [(1, "created")]
 
 
 def test_history_is_paged(client, auth):
