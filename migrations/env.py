@@ -43,6 +43,10 @@ def run_migrations_online():
     with target_db.engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_db.metadata, **conf_args)
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # The request guard (PHOENIX_DB_STATEMENT_TIMEOUT_MS) is not for building an index on a
+                # large table: lifted for this transaction only.
+                connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
             context.run_migrations()
 
 

@@ -103,6 +103,8 @@ def insert_rows(model, columns, rows, on_batch=None, batch_size=BATCH_SIZE, expe
     chosen = [table.c[name] for name in columns]
     connection = db.session.connection()
     copy = connection.dialect.name == "postgresql"
+    if copy:
+        without_statement_timeout(connection)
     rebuild = copy and expected is not None and expected >= REBUILD_AT and expected >= row_count(table)
     if rebuild:
         for index in table.indexes:
@@ -132,9 +134,16 @@ def insert_rows(model, columns, rows, on_batch=None, batch_size=BATCH_SIZE, expe
     db.session.commit()
     if copy:
         # Fresh statistics, so that the planner knows the table's new size and spread at once.
+        without_statement_timeout(db.session.connection())
         db.session.execute(text(f"ANALYZE {table.name}"))
         db.session.commit()
     return counted.total
+
+
+def without_statement_timeout(connection):
+    """Lift PHOENIX_DB_STATEMENT_TIMEOUT_MS for this transaction: it guards requests, and a load of a
+    million rows is one long statement by design."""
+    connection.execute(text("SET LOCAL statement_timeout = 0"))
 
 
 def row_count(table):

@@ -5,7 +5,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from phoenix import bulk
+from phoenix import bulk, create_app
 from phoenix.auth import KEY_REPLACED, KEY_REVOKED
 from phoenix.extensions import db
 from phoenix.models import AuthenticationKey, Game, Record, utcnow
@@ -288,3 +288,14 @@ def test_import_stopped_by_a_bad_byte_deep_in_the_file_loads_nothing(runner, row
     assert result.exit_code == 1
     assert "not utf-8-sig text" in result.output
     assert rows(Game) == []
+
+
+@pytest.mark.postgresql_only
+def test_seed_is_not_cut_short_by_the_request_statement_timeout(db_url, monkeypatch, rows):
+    monkeypatch.setenv("PHOENIX_DB_STATEMENT_TIMEOUT_MS", "100")  # the COPY of 40,000 rows takes longer
+    strict = create_app({"PHOENIX_CONFIG": "testing", "SQLALCHEMY_DATABASE_URI": db_url})
+    result = strict.test_cli_runner().invoke(args=["seed", "records", "40000"])
+    assert result.exit_code == 0, result.output
+    assert len(rows(Record)) == 40000
+    with strict.app_context():
+        db.engine.dispose()

@@ -2,27 +2,14 @@
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
-from pathlib import Path
 
 import pytest
 
+from bench.servers import Gunicorn
 from phoenix.auth import KEY_REPLACED, KEY_REVOKED
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 that is free now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def call(base, method, path, key=None, body=None):
@@ -40,44 +27,6 @@ def call(base, method, path, key=None, body=None):
         return error.code, json.loads(error.read())
 
 
-class Instance:
-    """One gunicorn instance of Phoenix with two workers, on a free port; its output goes to a log file."""
-
-    def __init__(self, env, log_path):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        command = [
-            *(sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"),
-            *("--bind", f"127.0.0.1:{self.port}", "--workers", "2"),
-            # gunicorn's control socket defaults to one path per user: two instances would fight over it.
-            "--no-control-socket",
-            "wsgi:app",
-        ]
-        with open(log_path, "wb") as log:
-            self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-    def wait_until_ready(self, seconds=60):
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            try:
-                if call(self.base, "GET", "/health")[0] == 200:
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise AssertionError(f"gunicorn on port {self.port} did not start:\n{self.log_path.read_text()}")
-
-    def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
 @pytest.fixture
 def instances(db_url, redis_url, redis_prefix, tmp_path):
     """Two instances sharing the test's PostgreSQL database and Redis (under a key prefix of this test's)."""
@@ -93,21 +42,16 @@ def instances(db_url, redis_url, redis_prefix, tmp_path):
         "PHOENIX_RATELIMIT_READS": "1000/minute",
         "PHOENIX_TRUSTED_PROXIES": "0",
     }
-    started = []
-    try:
-        for name in ("a", "b"):
-            started.append(Instance(env, tmp_path / f"gunicorn-{name}.log"))
-        for instance in started:
-            instance.wait_until_ready()
-        yield started
-    finally:
-        for instance in started:
-            instance.stop()
+    with (
+        Gunicorn("wsgi:app", env={**env, "WEB_CONCURRENCY": "2"}, log_path=tmp_path / "gunicorn-a.log") as a,
+        Gunicorn("wsgi:app", env={**env, "WEB_CONCURRENCY": "2"}, log_path=tmp_path / "gunicorn-b.log") as b,
+    ):
+        yield a, b
 
 
 @pytest.mark.postgresql_only
 def test_two_instances_share_one_limit_and_see_a_revoke_at_once(instances):
-    a, b = (instance.base for instance in instances)
+    a, b = (instance.url for instance in instances)
     run = uuid.uuid4().hex[:8]
 
     # One write limit (5 a minute) for a key, counted across both instances and all their workers.
