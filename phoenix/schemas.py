@@ -304,6 +304,10 @@ def conversion(field, name):
     """How a field turns a database value into JSON: None (as it is), a timestamp's format, or its own."""
     if type(field) in PASS_THROUGH:
         return None
+    if type(field) is JSONFloat:
+        # A number column is a float in JSON too (5.0, not 5), whatever a driver hands back: SQLite's
+        # RETURNING gives 5 for a 5.0 just stored.
+        return float
     if type(field) is UTCTimestamp:
         return iso_timestamp
     return partial(serialize_value, field, name)
@@ -320,7 +324,7 @@ def serialize_value(field, name, value):
 
 
 # Fields whose dump of a database value is that value (the driver gives the right Python type).
-PASS_THROUGH = {fields.Integer, fields.String, JSONFloat, JSONInteger, JSONBoolean, Text}
+PASS_THROUGH = {fields.Integer, fields.String, JSONInteger, JSONBoolean, Text}
 
 record_schema = RecordSchema()
 game_schema = GameSchema()

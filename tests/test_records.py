@@ -240,3 +240,19 @@ def test_delete_removes_and_ids_are_not_reused(client, auth, rows):
     assert rows(Record) == []
     assert client.get("/api/records/1").status_code == 404
     assert create(client, auth)["id"] == 2
+
+
+def test_numbers_come_back_as_the_same_json_type_from_every_route(client, auth):
+    """A whole number sent for a float field is stored as a float, and every answer shows it as one."""
+    created = client.post("/api/records", json={"timestamp": 6789998212, "value2": 3}, headers=auth)
+    bulk = client.post("/api/records", json=[{"timestamp": 6789998212, "value2": 3}], headers=auth)
+    answers = [
+        created.get_data(as_text=True),
+        bulk.get_data(as_text=True),
+        client.get("/api/records/1").get_data(as_text=True),
+        client.get("/api/records").get_data(as_text=True),
+        client.get("/api/list").get_data(as_text=True),
+    ]
+    for text in answers:
+        assert '"timestamp":6789998212.0' in text, text
+        assert '"value2":3.0' in text, text
