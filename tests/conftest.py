@@ -8,6 +8,7 @@ unreachable PostgreSQL fails the run instead of skipping it.
 import os
 import re
 import uuid
+from contextlib import contextmanager
 
 import pytest
 import redis
@@ -55,17 +56,36 @@ def postgres_server_url():
     return url
 
 
+@contextmanager
+def scratch_database(server_url, prefix):
+    """A new, empty database on server_url's PostgreSQL server: its URL; dropped on the way out."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def postgres_database(postgres_server_url):
     """A fresh database for this test session on the TEST_DATABASE_URL server, dropped at the end."""
-    name = f"phoenix_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield make_url(postgres_server_url).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_database(postgres_server_url, "phoenix_test") as url:
+        yield url
+
+
+@pytest.fixture
+def blank_url(db_url, request, tmp_path):
+    """An empty database of the kind db_url is (not migrated at all), dropped afterwards."""
+    if make_url(db_url).get_backend_name() == "sqlite":
+        yield f"sqlite:///{tmp_path / 'blank.sqlite3'}"
+        return
+    with scratch_database(request.getfixturevalue("postgres_server_url"), "phoenix_migration") as url:
+        yield url
 
 
 def migrated(url):

@@ -1,12 +1,10 @@
 """Migration 0003: plaintext keys become a prefix and a digest, and the keys issued before keep working."""
 
 import hashlib
-import uuid
 
 import pytest
 import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
-from sqlalchemy.engine import make_url
 
 from phoenix import create_app
 from phoenix.extensions import db
@@ -14,23 +12,6 @@ from phoenix.models import AuthenticationKey
 
 # What the authenticationkey.key column held: Phoenix's own keys, and the original Project Phoenix's.
 OLD_KEYS = {"sumit": "DkRK_9RTkFfH7sFwqBcaqD3TJJaURfLw", "Falcon": "1S-37823MlH3stph2uTYvA"}
-
-
-@pytest.fixture
-def blank_url(db_url, request, tmp_path):
-    """An empty database of the kind db_url is (not migrated at all), dropped afterwards."""
-    if make_url(db_url).get_backend_name() == "sqlite":
-        yield f"sqlite:///{tmp_path / 'blank.sqlite3'}"
-        return
-    server = request.getfixturevalue("postgres_server_url")
-    name = f"phoenix_migration_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 @pytest.fixture
