@@ -79,20 +79,18 @@ def sometimes_none(rng, values, share):
     return [None if rng.random() < share else value for value in values]
 
 
+def phrases(rng, size, template, *word_lists):
+    """size strings made from template with one random word of each list."""
+    picks = [rng.choices(words, k=size) for words in word_lists]
+    return [template.format(*words) for words in zip(*picks, strict=True)]
+
+
 def fake_records(count, username="seed", seed=None):
     """count records like a sensor network's: a reading's time, where and what, its value, a flag."""
     rng = random.Random(seed)
     times = timeline(rng, count)
     for _, size in chunks(count):
-        value1 = [
-            f"{sensor} {reading} {state}"
-            for sensor, reading, state in zip(
-                rng.choices(SENSORS, k=size),
-                rng.choices(READINGS, k=size),
-                rng.choices(STATES, k=size),
-                strict=True,
-            )
-        ]
+        value1 = phrases(rng, size, "{} {} {}", SENSORS, READINGS, STATES)
         columns = (
             [round(1_700_000_000 + rng.random() * 63_000_000, 3) for _ in range(size)],
             sometimes_none(rng, value1, 0.05),
@@ -109,15 +107,7 @@ def fake_games(count, username="seed", seed=None):
     times = timeline(rng, count)
     years = range(1980, 2021)
     for _, size in chunks(count):
-        names = [
-            f"{opening} {noun}{ending}"
-            for opening, noun, ending in zip(
-                rng.choices(OPENINGS, k=size),
-                rng.choices(NOUNS, k=size),
-                rng.choices(ENDINGS, k=size),
-                strict=True,
-            )
-        ]
+        names = phrases(rng, size, "{} {}{}", OPENINGS, NOUNS, ENDINGS)
         columns = (
             names,
             rng.choices(PLATFORMS, k=size),
