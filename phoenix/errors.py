@@ -29,19 +29,22 @@ HTTP_MESSAGES = {
 
 
 class ApiError(Exception):
-    """A failure to answer in our shape: status code, one sentence, and field errors if any."""
+    """A failure to answer in our shape: status code, one sentence, a stable code, field errors if any."""
 
-    def __init__(self, status, message, errors=None, headers=None):
+    def __init__(self, status, message, errors=None, headers=None, code=None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.errors = errors
         self.headers = headers or {}
+        self.code = code
 
 
-def failure(status, message, errors=None, headers=None):
+def failure(status, message, errors=None, headers=None, code=None):
     """A JSON failure response in the DESIGN shape."""
     body = {"status": "failed", "message": message}
+    if code is not None:
+        body["code"] = code
     if errors is not None:
         body["errors"] = errors
     return json_response(body, status, headers)
@@ -97,7 +100,7 @@ def database_unavailable(error):
 def render_error(error):
     """Turn any exception into a JSON failure; log the ones we did not expect."""
     if isinstance(error, ApiError):
-        return failure(error.status, error.message, error.errors, error.headers)
+        return failure(error.status, error.message, error.errors, error.headers, error.code)
     if isinstance(error, ValidationError):
         return validation_failure(error)
     if isinstance(error, HTTPException):
