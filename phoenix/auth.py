@@ -25,11 +25,11 @@ from phoenix.models import AuthenticationKey, key_state, utcnow
 
 NOT_AUTHENTICATED = "You are not authenticated! Please add an authentication key to the header and try again!"
 USERNAME_TAKEN = "The username you are trying to register has been already used!"
-KEY_REVOKED = "This API key has been revoked and no longer works. Its username stays reserved."
+REVOKED_KEY_REFUSED = "This API key has been revoked and no longer works. Its username stays reserved."
 KEY_EXPIRED = "This API key expired on {when} and no longer works: ask the operator for a new one."
 KEY_REPLACED = "This API key has been rotated and no longer works: use the key that replaced it."
 CONCURRENT_CHANGE = "This API key was rotated or revoked by another request meanwhile."
-REFUSALS = {"revoked": KEY_REVOKED, "expired": KEY_EXPIRED, "replaced": KEY_REPLACED}
+REFUSALS = {"revoked": REVOKED_KEY_REFUSED, "expired": KEY_EXPIRED, "replaced": KEY_REPLACED}
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="phoenix"'}
 
 MAX_KEY_LENGTH = 200
@@ -89,12 +89,12 @@ def username_taken(username):
 
 
 def issue_key(username, expires_in_days=None):
-    """Create and commit a key for username: (row, key); 409 if the name is taken, whatever its case."""
-    row, key = new_key_row(username, expires_in_days)
+    """Add a key for username to the request's transaction: (row, key); 409 if the name is taken, whatever
+    its case. A savepoint holds the INSERT, so that a taken name undoes it alone and the 409 is certain."""
     try:
-        db.session.commit()
+        with db.session.begin_nested():
+            row, key = new_key_row(username, expires_in_days)
     except IntegrityError:
-        db.session.rollback()
         if username_taken(username):
             raise ApiError(409, USERNAME_TAKEN) from None
         raise
@@ -102,10 +102,10 @@ def issue_key(username, expires_in_days=None):
 
 
 def rotate_key(row, expires_in_days=None, *, any_state=False):
-    """Replace row with a new key for the same username, in one transaction: (new row, key).
+    """Replace row with a new key for the same username, in the request's transaction: (new row, key).
 
-    The old key stops working with the commit. Only a current, working key is rotated (409 otherwise,
-    if another request rotated or revoked it meanwhile), unless any_state (the operator's command).
+    The old key stops working when that transaction commits. Only a current, working key is rotated (409
+    otherwise, if another request rotated or revoked it meanwhile), unless any_state (the operator's command).
     """
     still_current = AuthenticationKey.replaced_at.is_(None)
     if not any_state:
@@ -117,22 +117,21 @@ def rotate_key(row, expires_in_days=None, *, any_state=False):
         .execution_options(synchronize_session=False)
     )
     if replaced.rowcount != 1:
-        db.session.rollback()
         raise ApiError(409, CONCURRENT_CHANGE)
     new_row, key = new_key_row(row.username, expires_in_days)
-    db.session.commit()
+    db.session.flush()
     return new_row, key
 
 
 def revoke_key(row):
-    """Mark row revoked now and commit: it stops working at once; its username stays taken."""
+    """Mark row revoked now, in the request's transaction: it stops working once that commits; its
+    username stays taken. The row as it now stands."""
     db.session.execute(
         update(AuthenticationKey)
         .where(AuthenticationKey.id == row.id, AuthenticationKey.revoked_at.is_(None))
         .values(revoked_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    db.session.commit()
     return db.session.get(AuthenticationKey, row.id, populate_existing=True)
 
 
@@ -179,8 +178,10 @@ def request_key():
     return g.key_check
 
 
-def note_use(row):
-    """Set last_used_at to now, at most once a LAST_USED_RESOLUTION per key, whatever the worker."""
+def commit_last_used_on_its_own(row):
+    """Set last_used_at to now and commit it at once, before the request's own work begins: the one write
+    that is not the request's (a refused or failed request still used its key). At most once a
+    LAST_USED_RESOLUTION per key, whatever the worker."""
     now = utcnow()
     if row.last_used_at is not None and now - row.last_used_at < LAST_USED_RESOLUTION:
         return
@@ -204,15 +205,15 @@ def require_api_key(view):
     """Refuse the request with 401 unless it presents a working key; put the key row on g.api_key."""
 
     @wraps(view)
-    def checked(*args, **kwargs):
+    def with_working_key(*args, **kwargs):
         row, refusal = request_key()
         if row is None:
             raise ApiError(401, refusal, headers=CHALLENGE)
-        note_use(row)
+        commit_last_used_on_its_own(row)
         g.api_key = row
         return view(*args, **kwargs)
 
-    return checked
+    return with_working_key
 
 
 def stamp_modification(item, created=False):

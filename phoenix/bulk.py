@@ -92,7 +92,8 @@ def copy_text(batch, formatters):
 
 
 def insert_rows(model, columns, rows, on_batch=None, batch_size=BATCH_SIZE, expected=None):
-    """Insert rows (tuples of values for columns) into model's table in one transaction; return how many.
+    """Insert rows (tuples of values for columns) into model's table in the session's transaction, which the
+    caller (a CLI command) commits; return how many.
 
     on_batch(n) is called after each batch of n rows, for a progress bar. expected, the number of rows
     coming if known, lets a large load into PostgreSQL set the table's indexes aside and build them
@@ -131,13 +132,17 @@ def insert_rows(model, columns, rows, on_batch=None, batch_size=BATCH_SIZE, expe
         connection.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
         for index in sorted(table.indexes, key=lambda index: index.name):
             index.create(connection)
-    db.session.commit()
-    if copy:
-        # Fresh statistics, so that the planner knows the table's new size and spread at once.
-        without_statement_timeout(db.session.connection())
-        db.session.execute(text(f"ANALYZE {table.name}"))
-        db.session.commit()
     return counted.total
+
+
+def analyze(model):
+    """After a committed load into PostgreSQL, fresh statistics (in a transaction of their own, which the
+    caller commits), so that the planner knows the table's new size and spread at once. None on SQLite."""
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        return
+    without_statement_timeout(connection)
+    connection.execute(text(f"ANALYZE {model.__table__.name}"))
 
 
 def without_statement_timeout(connection):

@@ -12,7 +12,7 @@ from marshmallow import ValidationError
 from sqlalchemy import func, select
 
 from phoenix.auth import issue_key, revoke_key, rotate_key
-from phoenix.bulk import insert_rows
+from phoenix.bulk import analyze, insert_rows
 from phoenix.errors import ApiError
 from phoenix.extensions import db
 from phoenix.fakes import GAME_COLUMNS, RECORD_COLUMNS, fake_games, fake_records
@@ -30,7 +30,7 @@ def register_commands(app):
     register_games_commands(app)
 
 
-def checked(schema, data):
+def options_loaded(schema, data):
     """data checked by the same schema as the API's (options left out are not sent); a usage error if not."""
     try:
         return schema.load({name: value for name, value in data.items() if value is not None})
@@ -66,11 +66,14 @@ def register_key_commands(app):
     @click.option("--expires-in-days", type=int, help=LIFETIME_HELP)
     def create(username, expires_in_days):
         """Create a key for USERNAME and print it."""
-        values = checked(key_request_schema, {"username": username, "expires_in_days": expires_in_days})
+        values = options_loaded(
+            key_request_schema, {"username": username, "expires_in_days": expires_in_days}
+        )
         try:
             row, key = issue_key(values["username"], values.get("expires_in_days"))
         except ApiError as error:
             raise click.ClickException(error.message) from None
+        db.session.commit()
         show_new_key(row, key, "Created a key")
 
     @keys.command("rotate")
@@ -78,8 +81,9 @@ def register_key_commands(app):
     @click.option("--expires-in-days", type=int, help=LIFETIME_HELP)
     def rotate(username, expires_in_days):
         """Replace USERNAME's key with a new one and print it, even a revoked or expired key."""
-        values = checked(key_rotation_schema, {"expires_in_days": expires_in_days})
+        values = options_loaded(key_rotation_schema, {"expires_in_days": expires_in_days})
         row, key = rotate_key(current_key(username), values.get("expires_in_days"), any_state=True)
+        db.session.commit()
         show_new_key(row, key, "Rotated the key")
 
     @keys.command("revoke")
@@ -91,6 +95,7 @@ def register_key_commands(app):
             click.echo(f"The key of {row.username} was already revoked on {row.revoked_at.isoformat()}.")
             return
         revoke_key(row)
+        db.session.commit()
         click.echo(f"Revoked the key of {row.username} (prefix {row.prefix}).")
 
     @keys.command("list")
@@ -137,6 +142,9 @@ def load_with_progress(model, columns, rows, count, label):
     started = time.perf_counter()
     with click.progressbar(length=count, label=label, show_pos=True, show_eta=True) as bar:
         inserted = insert_rows(model, columns, rows, on_batch=bar.update, expected=count)
+        db.session.commit()
+    analyze(model)
+    db.session.commit()
     elapsed = time.perf_counter() - started
     rate = inserted / elapsed if elapsed else 0
     click.echo(f"Inserted {inserted:,} {model.__tablename__}s in {elapsed:.1f} s ({rate:,.0f} rows/s).")
@@ -198,9 +206,12 @@ def register_games_commands(app):
                     games = read_games(counted, report, encoding)
                     rows = (tuple(game[c] if c in game else stamp[c] for c in GAME_COLUMNS) for game in games)
                     insert_rows(Game, GAME_COLUMNS, rows, on_batch=advance, batch_size=5_000)
+                    db.session.commit()
                 except CSVLayoutError as error:
                     raise click.ClickException(str(error)) from None
                 bar.update(size - bar.pos)
+        analyze(Game)
+        db.session.commit()
         elapsed = time.perf_counter() - started
         click.echo(f"Imported {report.imported:,} games in {elapsed:.1f} s; skipped {report.skipped:,} rows.")
         if report.skipped:

@@ -1,11 +1,13 @@
-"""How requests use the database: reads outside transactions, connections pinged when stale, and SQLite's
+"""How requests use the database: each request's one transaction boundary (autocommit or
+write_transaction, named where the request is handled), connections pinged when stale, and SQLite's
 locking set for several workers.
 
 Both rules cut round trips from the hot paths. A request whose statements each stand alone (a read, or a
 create that is one INSERT, atomic by itself) needs no BEGIN before them and no COMMIT or ROLLBACK after
 (PostgreSQL runs each statement in a snapshot and a transaction of its own), nor the ORM session's
-bookkeeping: it runs on a connection of its own in autocommit mode. A change of several statements goes
-through the ORM session, in one transaction. And a connection that served a request a moment ago is
+bookkeeping: it runs on a connection of its own in autocommit mode (@autocommit). A change of several
+statements goes through the ORM session, in one transaction that @write_transaction commits when the
+handler returns and rolls back when it raises: helpers add, flush and lock, and never commit. And a connection that served a request a moment ago is
 alive: pinging it on every checkout (SQLAlchemy's pool_pre_ping) would cost one more round trip per
 request, so only a connection left idle for a while is pinged first.
 """
@@ -44,6 +46,23 @@ def autocommit(view):
                 # Not after a lost connection: it is invalidated, and the pool will not hand it out again.
                 if not own.invalidated and own.connection.dbapi_connection is driver:
                     switch(driver, before)
+
+    return run
+
+
+def write_transaction(view):
+    """Run a view in one transaction of the ORM session: committed when it returns, rolled back when it
+    raises. The only commit of a request's writes; whatever the view calls only adds, flushes and locks."""
+
+    @wraps(view)
+    def run(*args, **kwargs):
+        try:
+            result = view(*args, **kwargs)
+        except BaseException:
+            db.session.rollback()
+            raise
+        db.session.commit()
+        return result
 
     return run
 

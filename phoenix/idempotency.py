@@ -59,12 +59,15 @@ def find_stored(key):
 
 
 def idempotent(create):
-    """Run create() (which adds rows and returns body, status, headers) and commit, at most once per key."""
+    """Run create() (which adds rows and returns body, status, headers) at most once per Idempotency-Key.
+
+    It only adds to the request's transaction (@write_transaction commits it). With a key, the create and
+    its stored answer go in a savepoint: when a concurrent request with the same key got there first, the
+    unique constraint refuses this one, the savepoint undoes it alone, and the first answer is replayed.
+    """
     key = idempotency_key()
     if key is None:
-        answer = create()
-        db.session.commit()
-        return answer
+        return create()
     expected = fingerprint()
     stored = find_stored(key)
     if stored is not None:
@@ -76,23 +79,21 @@ def idempotent(create):
             IdempotentRequest.created_at <= utcnow() - LIFETIME,
         )
     )
-    body, status, headers = create()
-    db.session.add(
-        IdempotentRequest(
-            key_id=g.api_key.id,
-            idempotency_key=key,
-            fingerprint=expected,
-            status=status,
-            body=orjson.dumps(body).decode(),
-            location=headers.get("Location"),
-            created_at=utcnow(),
-        )
-    )
     try:
-        db.session.commit()
+        with db.session.begin_nested():
+            body, status, headers = create()
+            db.session.add(
+                IdempotentRequest(
+                    key_id=g.api_key.id,
+                    idempotency_key=key,
+                    fingerprint=expected,
+                    status=status,
+                    body=orjson.dumps(body).decode(),
+                    location=headers.get("Location"),
+                    created_at=utcnow(),
+                )
+            )
     except IntegrityError:
-        # A concurrent request with the same key committed first: its answer stands, this one is undone.
-        db.session.rollback()
         stored = find_stored(key)
         if stored is None:
             raise

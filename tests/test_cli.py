@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from phoenix import bulk, create_app
-from phoenix.auth import KEY_REPLACED, KEY_REVOKED
+from phoenix.auth import KEY_REPLACED, REVOKED_KEY_REFUSED
 from phoenix.extensions import db
 from phoenix.models import AuthenticationKey, Game, Record, utcnow
 from phoenix.schemas import game_schema, record_schema
@@ -64,7 +64,7 @@ def test_revoke_stops_the_key_and_keeps_the_name(client, runner, rows):
     assert result.exit_code == 0, result.output
     assert "Revoked the key of ops" in result.output
     response = client.post("/api/records", json={"value1": "x"}, headers={"api-key": key})
-    assert (response.status_code, response.json["message"]) == (401, KEY_REVOKED)
+    assert (response.status_code, response.json["message"]) == (401, REVOKED_KEY_REFUSED)
     assert "already revoked" in runner.invoke(args=["keys", "revoke", "ops"]).output
     assert client.post("/api/keys", json={"username": "ops"}).status_code == 409
     assert rows(AuthenticationKey)[0].state() == "revoked"
@@ -164,6 +164,7 @@ def test_bulk_load_keeps_strings_with_copy_special_characters(app, rows):
             ),
             [(float(n), text, None, n % 2 == 0, now, now, "seed") for n, text in enumerate(tricky)],
         )
+        db.session.commit()  # insert_rows leaves the commit to its caller, as the CLI commands do
     assert loaded == len(tricky)
     stored = rows(Record)
     assert [r.value1 for r in stored] == tricky

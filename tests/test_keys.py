@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from phoenix import create_app
-from phoenix.auth import KEY_EXPIRED, KEY_REPLACED, KEY_REVOKED, NOT_AUTHENTICATED
+from phoenix.auth import KEY_EXPIRED, KEY_REPLACED, NOT_AUTHENTICATED, REVOKED_KEY_REFUSED
 from phoenix.extensions import db
 from phoenix.models import AuthenticationKey, Record, utcnow
 from phoenix.resources.keys import KEY_ROTATED
@@ -210,7 +210,7 @@ def test_revoke_takes_effect_on_the_next_request(client, auth, rows):
         client.post("/api/create", json={"value1": "x"}, headers=auth),
     ):
         assert attempt.status_code == 401
-        assert attempt.json == {"status": "failed", "message": KEY_REVOKED}
+        assert attempt.json == {"status": "failed", "message": REVOKED_KEY_REFUSED}
         assert attempt.headers["WWW-Authenticate"].startswith("Bearer")
     assert rows(Record) == []
 
@@ -281,7 +281,7 @@ def test_a_revoked_key_cannot_rotate(client, auth, rows):
     client.delete("/api/keys/me", headers=auth)
     response = client.post("/api/keys/me/rotate", headers=auth)
     assert response.status_code == 401
-    assert response.json["message"] == KEY_REVOKED
+    assert response.json["message"] == REVOKED_KEY_REFUSED
     assert len(rows(AuthenticationKey)) == 1
 
 

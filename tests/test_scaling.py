@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from bench.servers import Gunicorn
-from phoenix.auth import KEY_REPLACED, KEY_REVOKED
+from phoenix.auth import KEY_REPLACED, REVOKED_KEY_REFUSED
 
 
 def call(base, method, path, key=None, body=None):
@@ -73,7 +73,7 @@ def test_two_instances_share_one_limit_and_see_a_revoke_at_once(instances):
     assert call(b, "DELETE", "/api/keys/me", leaver)[0] == 200
     assert call(a, "POST", "/api/records", leaver, {"value1": "after"}) == (
         401,
-        {"status": "failed", "message": KEY_REVOKED},
+        {"status": "failed", "message": REVOKED_KEY_REFUSED},
     )
 
     # Rotated on one instance: the old key is refused by the other at once, the new one accepted.

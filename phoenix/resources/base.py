@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, insert, select
 
 from phoenix.auth import require_api_key, stamp_modification
 from phoenix.concurrency import etag, not_modified, require_current_version
-from phoenix.database import autocommit, connection
+from phoenix.database import autocommit, connection, write_transaction
 from phoenix.errors import ApiError
 from phoenix.extensions import db
 from phoenix.history import HISTORY, history_of, record_change, record_creations, record_removal, snapshot
@@ -119,6 +119,7 @@ def read_or_404(collection, raw_id, **id_options):
 
 def create_items(collection, data, many=False):
     """Validate data (one object, or a list when many) and insert the items with their history: Rows.
+    In the request's transaction: an array is stored whole or not at all.
 
     SQLAlchemy Core rather than the ORM: a create is the hot write path, and needs no object to track.
     """
@@ -173,10 +174,14 @@ def delete_item(collection, item):
 
 
 class CollectionResource(Resource):
-    """GET lists a collection; POST (with a key) adds one item, or an array of up to 1000 all or nothing."""
+    """GET lists a collection; POST (with a key) adds one item, or an array of up to 1000 all or nothing.
+
+    Each method names its transaction boundary first in method_decorators (the innermost decorator): the
+    key check and its last-used write come before it.
+    """
 
     collection: Collection
-    method_decorators = {"get": [autocommit], "post": [require_api_key]}
+    method_decorators = {"get": [autocommit], "post": [write_transaction, require_api_key]}
 
     def get(self):
         collection = self.collection
@@ -222,10 +227,10 @@ class ItemResource(Resource):
     collection: Collection
     method_decorators = {
         "get": [autocommit],
-        **{name: [require_api_key] for name in ("put", "patch", "delete")},
+        **{name: [write_transaction, require_api_key] for name in ("put", "patch", "delete")},
     }
 
-    def answer(self, item, message=None):
+    def item_answer(self, item, message=None):
         body = {"status": "success", self.collection.singular: self.collection.dump(item)}
         if message:
             body["message"] = message
@@ -235,7 +240,7 @@ class ItemResource(Resource):
         row = read_or_404(self.collection, id)
         if not_modified(row):
             return Response(status=304, headers={"ETag": etag(row)})
-        return self.answer(row)
+        return self.item_answer(row)
 
     def put(self, id):
         return self.change(id, partial=False)
@@ -250,16 +255,14 @@ class ItemResource(Resource):
         values = changes_from(collection, read_json_body(), partial)
         require_current_version(item, collection.singular)
         apply_changes(collection, item, values)
-        db.session.commit()
-        return self.answer(item)
+        return self.item_answer(item)
 
     def delete(self, id):
         collection = self.collection
         item = get_or_404(collection, id, for_update=True)
         require_current_version(item, collection.singular)
-        body, status, _ = self.answer(item, f"The {collection.singular} {item.id} has been removed.")
+        body, status, _ = self.item_answer(item, f"The {collection.singular} {item.id} has been removed.")
         delete_item(collection, item)
-        db.session.commit()
         return body, status
 
 

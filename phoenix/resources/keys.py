@@ -12,6 +12,7 @@ from phoenix.auth import (
     revoke_key,
     rotate_key,
 )
+from phoenix.database import write_transaction
 from phoenix.errors import ApiError
 from phoenix.openapi import TEXT, Answer, Operation, failure, header, success
 from phoenix.resources.base import read_json_body
@@ -19,7 +20,9 @@ from phoenix.schemas import KeySchema, key_request_schema, key_rotation_schema, 
 
 KEY_CREATED = "Congrats! Your API Key has been created!"
 KEY_ROTATED = "Your API key has been rotated: this is the new one. The old one no longer works."
-KEY_REVOKED = "Your API key has been revoked: it no longer works. The username {username} stays reserved."
+REVOKE_CONFIRMED = (
+    "Your API key has been revoked: it no longer works. The username {username} stays reserved."
+)
 REGISTRATION_CLOSED = "Registration is closed on this server: ask its operator for an API key."
 # The key is shown once; no cache or proxy may keep a copy.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -80,6 +83,7 @@ def key_created(data):
 class KeyList(Resource):
     """POST /api/keys {"username": ..., "expires_in_days"?: ...}: the same as /api/generate_key/<username>."""
 
+    method_decorators = [write_transaction]
     docs = {
         "post": Operation(
             summary="Create an API key",
@@ -100,7 +104,7 @@ class KeyList(Resource):
 class OwnKey(Resource):
     """GET /api/keys/me: the calling key, never its secret; DELETE /api/keys/me: revoke it."""
 
-    method_decorators = [require_api_key]
+    method_decorators = {"get": [require_api_key], "delete": [write_transaction, require_api_key]}
     docs = {
         "get": Operation(
             summary="Show the calling key",
@@ -119,7 +123,7 @@ class OwnKey(Resource):
                     success(key=KeySchema, message=TEXT),
                     {
                         "status": "success",
-                        "message": KEY_REVOKED.format(username="sumit"),
+                        "message": REVOKE_CONFIRMED.format(username="sumit"),
                         "key": {k: NEW_KEY_EXAMPLE[k] for k in key_schema.fields},
                     },
                 )
@@ -134,7 +138,7 @@ class OwnKey(Resource):
         row = revoke_key(g.api_key)
         return {
             "status": "success",
-            "message": KEY_REVOKED.format(username=row.username),
+            "message": REVOKE_CONFIRMED.format(username=row.username),
             "key": key_schema.dump(row),
         }
 
@@ -142,7 +146,7 @@ class OwnKey(Resource):
 class KeyRotation(Resource):
     """POST /api/keys/me/rotate {"expires_in_days"?: ...}: a new key for the same username."""
 
-    method_decorators = [require_api_key]
+    method_decorators = [write_transaction, require_api_key]
     docs = {
         "post": Operation(
             summary="Rotate the calling key",

@@ -3,9 +3,8 @@
 from flask_restful import Resource
 
 from phoenix.auth import require_api_key
-from phoenix.database import autocommit
+from phoenix.database import autocommit, write_transaction
 from phoenix.errors import ApiError
-from phoenix.extensions import db
 from phoenix.idempotency import idempotent
 from phoenix.listing import Listing, link_header, list_page, next_link
 from phoenix.models import Record
@@ -63,6 +62,7 @@ def record_answer(record, message):
 class GenerateKey(Resource):
     """GET or POST /api/generate_key/<username>."""
 
+    method_decorators = [write_transaction]
     docs = {
         method: Operation(
             summary="Create an API key (Project Phoenix)",
@@ -153,7 +153,7 @@ class ListRecords(Resource):
 class CreateRecord(Resource):
     """POST /api/create."""
 
-    method_decorators = [require_api_key]
+    method_decorators = [write_transaction, require_api_key]
     docs = {
         "post": Operation(
             summary="Create a record (Project Phoenix)",
@@ -194,7 +194,7 @@ class ReadRecord(Resource):
 class ModifyRecord(Resource):
     """PATCH /api/modify/<id>."""
 
-    method_decorators = [require_api_key]
+    method_decorators = [write_transaction, require_api_key]
     docs = {
         "patch": Operation(
             summary="Change some fields of a record (Project Phoenix)",
@@ -211,14 +211,13 @@ class ModifyRecord(Resource):
 
     def patch(self, id):
         record = update_item(RECORDS, find_record(id, for_update=True), read_json_body(), partial=True)
-        db.session.commit()
         return record_answer(record, "Your record has successfully been modified!")
 
 
 class RemoveRecord(Resource):
     """DELETE /api/remove/<id>."""
 
-    method_decorators = [require_api_key]
+    method_decorators = [write_transaction, require_api_key]
     docs = {
         "delete": Operation(
             summary="Remove a record (Project Phoenix)",
@@ -237,5 +236,4 @@ class RemoveRecord(Resource):
 
     def delete(self, id):
         delete_item(RECORDS, find_record(id, for_update=True))
-        db.session.commit()
         return {"status": "success", "message": "Your record has been removed!"}
