@@ -1,4 +1,8 @@
-"""The error shape, and the one path every failure takes to reach the client as JSON."""
+"""The error shape, and the one path every failure takes to reach the client as JSON.
+
+The shape ({status: "failed", message, code?, errors?}) and the status codes are documented in the
+README's "Errors" section; the spec's Error schema describes the same body.
+"""
 
 from flask import current_app, request
 from marshmallow import ValidationError
@@ -16,6 +20,7 @@ INVALID_ITEMS = (
 DATABASE_UNAVAILABLE = "The database is unavailable right now. Please retry in a few seconds."
 RETRY_AFTER_SECONDS = "5"
 SERVER_ERROR = "Something went wrong on our side. It has been logged; please try again later."
+NOT_JSON = "Send the body as JSON, with the header Content-Type: application/json."
 CONFLICT = "The change conflicts with data already stored. Reload and try again."
 
 HTTP_MESSAGES = {
@@ -23,7 +28,7 @@ HTTP_MESSAGES = {
     404: "There is nothing at this URL. The routes are listed in the README and at /api/docs.",
     405: "The {method} method is not allowed on this URL. Allowed: {allowed}.",
     413: "The request body is larger than the limit of {limit} bytes.",
-    415: "Send the body as JSON, with the header Content-Type: application/json.",
+    415: NOT_JSON,
     429: "Too many requests: the limit here is {limit}. Try again after the seconds in Retry-After.",
 }
 
@@ -41,7 +46,7 @@ class ApiError(Exception):
 
 
 def failure(status, message, errors=None, headers=None, code=None):
-    """A JSON failure response in the DESIGN shape."""
+    """A JSON failure response in the error shape (README, "Errors")."""
     body = {"status": "failed", "message": message}
     if code is not None:
         body["code"] = code

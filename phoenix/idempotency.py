@@ -16,6 +16,7 @@ HEADER = "Idempotency-Key"
 LIFETIME = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
 REUSED = "This Idempotency-Key was already used with a different request. Use a new key for a new request."
+REUSED_FIELD_ERROR = "Already used with a different request."
 INVALID = f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable ASCII characters."
 
 
@@ -40,7 +41,7 @@ def fingerprint():
 def replay(stored, expected_fingerprint):
     """The stored answer again, or 422 if the key came with a different request."""
     if stored.fingerprint != expected_fingerprint:
-        raise ApiError(422, REUSED, {HEADER: ["Already used with a different request."]})
+        raise ApiError(422, REUSED, {HEADER: [REUSED_FIELD_ERROR]})
     headers = {"Idempotent-Replayed": "true"}
     if stored.location:
         headers["Location"] = stored.location

@@ -14,6 +14,8 @@ READ_ONLY_MESSAGE = "Read-only field: the server sets it."
 AT_LEAST_ONE_RECORD_FIELD = "Please populate atleast one field into the record and try again!"
 AT_LEAST_ONE_FIELD = "Send at least one field to change."
 
+USERNAME_RULE = "Use 1 to 64 letters, digits, '_', '.' or '-'."
+
 
 class JSONFloat(fields.Float):
     """A finite JSON number: strings and booleans are refused, not coerced."""
@@ -223,7 +225,7 @@ class KeyRequestSchema(KeyRotationSchema):
     username = ma.auto_field(
         validate=WholeMatch(
             r"^[A-Za-z0-9_.-]{1,64}$",
-            error="Use 1 to 64 letters, digits, '_', '.' or '-'.",
+            error=USERNAME_RULE,
         )
     )
 

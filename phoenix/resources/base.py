@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, insert, select
 from phoenix.auth import require_api_key, stamp_modification
 from phoenix.concurrency import etag, not_modified, require_current_version
 from phoenix.database import autocommit, connection, write_transaction
-from phoenix.errors import ApiError
+from phoenix.errors import NOT_JSON, ApiError
 from phoenix.extensions import db
 from phoenix.history import HISTORY, history_of, record_change, record_creations, record_removal, snapshot
 from phoenix.idempotency import idempotent
@@ -21,6 +21,8 @@ from phoenix.models import MAX_ID
 from phoenix.schemas import dumper, history_schema, row_dumper
 
 MAX_BULK = 1000
+EMPTY_BODY = "The request body is empty: send a JSON object."
+NOT_AN_ID = "The id must be a whole number, like 5."
 
 
 @dataclass(frozen=True)
@@ -60,10 +62,10 @@ class Collection:
 def read_json_body(allow_array=False):
     """The request body as a JSON object (or array, where allowed), or an ApiError saying why not."""
     if not request.is_json:
-        raise ApiError(415, "Send the body as JSON, with the header Content-Type: application/json.")
+        raise ApiError(415, NOT_JSON)
     raw = request.get_data(cache=True)  # over MAX_CONTENT_LENGTH: werkzeug raises 413
     if not raw.strip():
-        raise ApiError(400, "The request body is empty: send a JSON object.")
+        raise ApiError(400, EMPTY_BODY)
     try:
         # orjson is strict: NaN, Infinity, lone surrogates and bad UTF-8 are refused.
         data = orjson.loads(raw)
@@ -89,7 +91,7 @@ def whole_number(raw, maximum):
     return int(digits)
 
 
-def item_id_or_404(collection, raw_id, message="The id must be a whole number, like 5."):
+def item_id_or_404(collection, raw_id, message=NOT_AN_ID):
     """The integer id in a URL; 400 (with message) if it is not a number, 404 if no item could have it."""
     if not (raw_id.isascii() and raw_id.isdigit()):
         raise ApiError(400, message, {"id": ["Not a valid integer."]})

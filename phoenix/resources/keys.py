@@ -24,6 +24,7 @@ REVOKE_CONFIRMED = (
     "Your API key has been revoked: it no longer works. The username {username} stays reserved."
 )
 REGISTRATION_CLOSED = "Registration is closed on this server: ask its operator for an API key."
+SHOWN_ONCE = "The new key: shown this once, so keep it."
 # The key is shown once; no cache or proxy may keep a copy.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -58,7 +59,7 @@ def new_key_answer(description, message, **headers):
 
 # What a key request may answer, for the docs of every route that makes keys.
 KEY_ANSWERS = {
-    201: new_key_answer("The new key: shown this once, so keep it.", KEY_CREATED),
+    201: new_key_answer(SHOWN_ONCE, KEY_CREATED),
     403: failure(
         "Registration is closed: only the operator makes keys (`flask keys create`).", REGISTRATION_CLOSED
     ),
@@ -158,7 +159,7 @@ class KeyRotation(Resource):
             example={"expires_in_days": 90},
             answers={
                 201: new_key_answer(
-                    "The new key: shown this once, so keep it.",
+                    SHOWN_ONCE,
                     KEY_ROTATED,
                     Location=header("`/api/keys/me`, where the key can be seen.", required=True),
                 ),

@@ -30,9 +30,11 @@ from phoenix.resources.base import (
 )
 from phoenix.resources.keys import KEY_ANSWERS, key_created
 from phoenix.resources.records import EXAMPLE, PATCH_EXAMPLE, RECORD_NOT_FOUND, RECORDS
+from phoenix.schemas import USERNAME_RULE
 
 FORGOT_USERNAME = "Oops! You forgot to add a username after! Please specify a username and try again!"
 FORGOT_NUMBER = "Oops! You forgot to add a number after! Please specify a number and try again!"
+RECORD_REMOVED = "Your record has been removed!"
 NOT_A_NUMBER = "The record number must be a whole number, like /api/read/5."
 LIST_PAGE_SIZE = 1000
 # /api/list pages by id, 1000 at a time, and takes only cursor and limit.
@@ -73,7 +75,7 @@ class GenerateKey(Resource):
                 400: failure(
                     "The username is not valid.",
                     "The request has invalid fields: username. See errors for what each needs.",
-                    {"username": ["Use 1 to 64 letters, digits, '_', '.' or '-'."]},
+                    {"username": [USERNAME_RULE]},
                 ),
             },
         )
@@ -226,7 +228,7 @@ class RemoveRecord(Resource):
                 200: Answer(
                     "The record is gone.",
                     success(message=TEXT),
-                    {"status": "success", "message": "Your record has been removed!"},
+                    {"status": "success", "message": RECORD_REMOVED},
                 ),
                 400: BAD_NUMBER,
                 404: NO_RECORD,
@@ -236,4 +238,4 @@ class RemoveRecord(Resource):
 
     def delete(self, id):
         delete_item(RECORDS, find_record(id, for_update=True))
-        return {"status": "success", "message": "Your record has been removed!"}
+        return {"status": "success", "message": RECORD_REMOVED}
