@@ -3,14 +3,7 @@
 import pytest
 
 from phoenix.models import Game
-
-DOOM = {"name": "Doom", "platform": "PC", "publisher": "id Software", "genre": "Shooter", "year": 1993}
-
-
-def create(client, auth, **changes):
-    response = client.post("/api/games", json={**DOOM, **changes}, headers=auth)
-    assert response.status_code == 201, response.json
-    return response.json["game"]
+from tests.fixtures.apps import GAME as DOOM
 
 
 def test_create_is_201_and_stored(client, auth, rows):
@@ -24,8 +17,8 @@ def test_create_is_201_and_stored(client, auth, rows):
     assert (stored.name, stored.platform, stored.publisher, stored.genre, stored.year) == tuple(DOOM.values())
 
 
-def test_strings_are_trimmed(client, auth, rows):
-    game = create(client, auth, name="  Quake  ")
+def test_strings_are_trimmed(client, auth, rows, actions):
+    game = actions.create_game(name="  Quake  ")
     assert game["name"] == "Quake"
     assert rows(Game)[0].name == "Quake"
 
@@ -56,9 +49,9 @@ def test_invalid_game_is_400_naming_the_field(client, auth, rows, changes, field
     assert rows(Game) == []
 
 
-def test_boundary_years_are_accepted(client, auth):
-    assert create(client, auth, year=1950)["year"] == 1950
-    assert create(client, auth, year=2100)["year"] == 2100
+def test_boundary_years_are_accepted(client, auth, actions):
+    assert actions.create_game(year=1950)["year"] == 1950
+    assert actions.create_game(year=2100)["year"] == 2100
 
 
 def test_missing_fields_are_each_named(client, auth, rows):
@@ -68,8 +61,8 @@ def test_missing_fields_are_each_named(client, auth, rows):
     assert rows(Game) == []
 
 
-def test_put_needs_every_field(client, auth, rows):
-    create(client, auth)
+def test_put_needs_every_field(client, auth, rows, actions):
+    actions.create_game()
     response = client.put("/api/games/1", json={"name": "Doom II"}, headers=auth)
     assert response.status_code == 400
     assert rows(Game)[0].name == "Doom"
@@ -78,8 +71,8 @@ def test_put_needs_every_field(client, auth, rows):
     assert (rows(Game)[0].name, rows(Game)[0].year) == ("Doom II", 1994)
 
 
-def test_patch_changes_one_field(client, auth, make_key, rows):
-    create(client, auth)
+def test_patch_changes_one_field(client, auth, make_key, rows, actions):
+    actions.create_game()
     response = client.patch("/api/games/1", json={"year": 1994}, headers={"api-key": make_key("lex")})
     assert response.status_code == 200
     assert response.json["game"]["year"] == 1994
@@ -88,15 +81,15 @@ def test_patch_changes_one_field(client, auth, make_key, rows):
     assert (stored.year, stored.lastmodifiedby) == (1994, "lex")
 
 
-def test_patch_cannot_null_a_required_field(client, auth, rows):
-    create(client, auth)
+def test_patch_cannot_null_a_required_field(client, auth, rows, actions):
+    actions.create_game()
     response = client.patch("/api/games/1", json={"name": None}, headers=auth)
     assert response.status_code == 400
     assert rows(Game)[0].name == "Doom"
 
 
-def test_delete(client, auth, rows):
-    create(client, auth)
+def test_delete(client, auth, rows, actions):
+    actions.create_game()
     response = client.delete("/api/games/1", headers=auth)
     assert response.status_code == 200
     assert response.json["game"]["name"] == "Doom"
@@ -110,16 +103,16 @@ def test_get_missing_game_is_404(client):
     assert response.json["status"] == "failed"
 
 
-def test_search_by_name_is_a_case_insensitive_substring(client, auth):
+def test_search_by_name_is_a_case_insensitive_substring(client, auth, actions):
     for name in ("Doom", "DOOM II", "Quake", "Final Doom"):
-        create(client, auth, name=name)
+        actions.create_game(name=name)
     response = client.get("/api/games?name=doom")
     assert response.status_code == 200
     assert [game["name"] for game in response.json["games"]] == ["Doom", "DOOM II", "Final Doom"]
 
 
-def test_search_takes_percent_and_underscore_literally(client, auth):
+def test_search_takes_percent_and_underscore_literally(client, auth, actions):
     for name in ("100% Orange Juice", "100 Orange", "Snake_Pass", "SnakeXPass"):
-        create(client, auth, name=name)
+        actions.create_game(name=name)
     assert [g["name"] for g in client.get("/api/games?name=100%25").json["games"]] == ["100% Orange Juice"]
     assert [g["name"] for g in client.get("/api/games?name=e_P").json["games"]] == ["Snake_Pass"]

@@ -3,14 +3,7 @@
 from datetime import UTC, datetime
 
 from phoenix.models import Record
-
-RECORD = {"timestamp": 828283281.21, "value1": "German Shepherd", "value2": 781230.21, "value3": True}
-
-
-def create(client, auth, body=RECORD):
-    response = client.post("/api/records", json=body, headers=auth)
-    assert response.status_code == 201, response.json
-    return response.json["record"]
+from tests.fixtures.apps import RECORD
 
 
 def test_create_is_201_with_location_and_stored(client, auth, rows):
@@ -28,8 +21,8 @@ def test_create_is_201_with_location_and_stored(client, auth, rows):
     assert stored.creationdate == stored.lastmodificationdate
 
 
-def test_create_with_one_field_leaves_the_others_null(client, auth, rows):
-    record = create(client, auth, {"value3": False})
+def test_create_with_one_field_leaves_the_others_null(client, auth, rows, actions):
+    record = actions.create_record({"value3": False})
     assert (record["timestamp"], record["value1"], record["value2"], record["value3"]) == (
         None,
         None,
@@ -39,8 +32,8 @@ def test_create_with_one_field_leaves_the_others_null(client, auth, rows):
     assert rows(Record)[0].value3 is False
 
 
-def test_dates_are_iso_8601_utc_with_offset(client, auth):
-    record = create(client, auth)
+def test_dates_are_iso_8601_utc_with_offset(client, auth, actions):
+    record = actions.create_record()
     for name in ("creationdate", "lastmodificationdate"):
         assert record[name].endswith("+00:00")
         parsed = datetime.fromisoformat(record[name])
@@ -70,8 +63,8 @@ def test_bearer_authorization_is_accepted(client, api_key, rows):
     assert rows(Record)[0].lastmodifiedby == "tester"
 
 
-def test_get_one(client, auth):
-    created = create(client, auth)
+def test_get_one(client, auth, actions):
+    created = actions.create_record()
     response = client.get("/api/records/1")
     assert response.status_code == 200
     assert response.json == {"status": "success", "record": created}
@@ -104,9 +97,9 @@ def test_get_id_with_thousands_of_digits_is_404_not_500(client):
     assert response.json["message"] == "The record does not exist! Please try a different record number!"
 
 
-def test_list_is_ordered_by_id_and_paged(client, auth):
+def test_list_is_ordered_by_id_and_paged(client, auth, actions):
     for n in range(5):
-        create(client, auth, {"value2": float(n)})
+        actions.create_record({"value2": float(n)})
     first = client.get("/api/records?limit=2")
     assert first.status_code == 200
     assert [r["value2"] for r in first.json["records"]] == [0.0, 1.0]
@@ -142,8 +135,8 @@ def test_list_limit_in_other_digits_is_400_not_500(client):
         assert response.json["errors"] == {"limit": ["Must be a whole number from 1 to 500."]}
 
 
-def test_list_cursor_that_no_page_gave_is_400_not_500(client, auth):
-    create(client, auth)
+def test_list_cursor_that_no_page_gave_is_400_not_500(client, auth, actions):
+    actions.create_record()
     for bad in ("\u00b2", "\u0663", "2147483648", "99999999999999999999999", "9" * 5000, "-1", ""):
         response = client.get("/api/records", query_string={"cursor": bad})
         assert response.status_code == 400, bad
@@ -151,9 +144,9 @@ def test_list_cursor_that_no_page_gave_is_400_not_500(client, auth):
         assert list(response.json["errors"]) == ["cursor"]
 
 
-def test_list_limit_with_leading_zeros_is_read_as_the_number(client, auth):
+def test_list_limit_with_leading_zeros_is_read_as_the_number(client, auth, actions):
     for _ in range(3):
-        create(client, auth)
+        actions.create_record()
     response = client.get("/api/records", query_string={"limit": "0002"})
     assert response.status_code == 200
     assert [record["id"] for record in response.json["records"]] == [1, 2]
@@ -165,8 +158,8 @@ def test_list_unknown_parameter_is_400(client):
     assert response.json["errors"] == {"colour": ["Unknown parameter."]}
 
 
-def test_put_replaces_every_field(client, auth, rows):
-    create(client, auth)
+def test_put_replaces_every_field(client, auth, rows, actions):
+    actions.create_record()
     response = client.put("/api/records/1", json={"value1": "only this"}, headers=auth)
     assert response.status_code == 200
     record = response.json["record"]
@@ -180,15 +173,15 @@ def test_put_replaces_every_field(client, auth, rows):
     assert (stored.timestamp, stored.value1, stored.value2, stored.value3) == (None, "only this", None, None)
 
 
-def test_put_needs_a_value(client, auth, rows):
-    create(client, auth)
+def test_put_needs_a_value(client, auth, rows, actions):
+    actions.create_record()
     response = client.put("/api/records/1", json={}, headers=auth)
     assert response.status_code == 400
     assert rows(Record)[0].value1 == RECORD["value1"]
 
 
-def test_patch_changes_only_what_is_sent(client, auth, rows):
-    created = create(client, auth)
+def test_patch_changes_only_what_is_sent(client, auth, rows, actions):
+    created = actions.create_record()
     response = client.patch("/api/records/1", json={"value2": 1920.02, "value1": None}, headers=auth)
     assert response.status_code == 200
     record = response.json["record"]
@@ -201,16 +194,16 @@ def test_patch_changes_only_what_is_sent(client, auth, rows):
     assert (stored.value1, stored.value2, stored.value3) == (None, 1920.02, True)
 
 
-def test_patch_with_no_field_is_400(client, auth, rows):
-    create(client, auth)
+def test_patch_with_no_field_is_400(client, auth, rows, actions):
+    actions.create_record()
     response = client.patch("/api/records/1", json={}, headers=auth)
     assert response.status_code == 400
     assert response.json["message"] == "Send at least one field to change."
     assert rows(Record)[0].value1 == RECORD["value1"]
 
 
-def test_patch_by_a_second_user_restamps_lastmodifiedby(client, auth, make_key, rows):
-    create(client, auth)
+def test_patch_by_a_second_user_restamps_lastmodifiedby(client, auth, make_key, rows, actions):
+    actions.create_record()
     falcon = make_key("falcon")
     response = client.patch("/api/records/1", json={"value1": "Yes"}, headers={"api-key": falcon})
     assert response.json["record"]["lastmodifiedby"] == "falcon"
@@ -223,23 +216,23 @@ def test_write_on_missing_record_is_404(client, auth):
         assert response.status_code == 404, method
 
 
-def test_item_writes_need_a_key(client, auth, rows):
-    create(client, auth)
+def test_item_writes_need_a_key(client, auth, rows, actions):
+    actions.create_record()
     for method in ("put", "patch", "delete"):
         response = getattr(client, method)("/api/records/1", json={"value1": "x"})
         assert response.status_code == 401, method
     assert rows(Record)[0].value1 == RECORD["value1"]
 
 
-def test_delete_removes_and_ids_are_not_reused(client, auth, rows):
-    create(client, auth)
+def test_delete_removes_and_ids_are_not_reused(client, auth, rows, actions):
+    actions.create_record()
     response = client.delete("/api/records/1", headers=auth)
     assert response.status_code == 200
     assert response.json["status"] == "success"
     assert response.json["record"]["id"] == 1
     assert rows(Record) == []
     assert client.get("/api/records/1").status_code == 404
-    assert create(client, auth)["id"] == 2
+    assert actions.create_record()["id"] == 2
 
 
 def test_numbers_come_back_as_the_same_json_type_from_every_route(client, auth):
