@@ -16,7 +16,7 @@ The chain, from the bottom:
 - tests/fixtures/storage.py: stored_anywhere, storage_search (places_holding).
 
 Only PostgreSQL tests the row locks (SQLite serialises writes): those races are in
-tests/test_row_locks.py and tests/test_concurrency.py, marked postgresql_only.
+tests/test_row_locks.py, marked postgresql_only.
 """
 
 pytest_plugins = [

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+import phoenix.models
 from phoenix import create_app
 from phoenix.auth import KEY_EXPIRED, KEY_REPLACED, NOT_AUTHENTICATED, REVOKED_KEY_REFUSED
 from phoenix.extensions import db
@@ -323,6 +324,22 @@ def test_an_expired_key_is_401_saying_so(app, client, rows):
             "message": KEY_EXPIRED.format(when=stored.expires_at.isoformat(timespec="seconds")),
         }
     assert [r.value1 for r in rows(Record)] == ["x"]
+
+
+def test_a_key_works_until_its_expiry_instant_and_not_at_it(client, rows, monkeypatch):
+    """expires_at is the first instant at which the key no longer works (not the last at which it does)."""
+    key = client.post("/api/keys", json={"username": "brief", "expires_in_days": 1}).json["api_key"]
+    [stored] = rows(AuthenticationKey)
+    monkeypatch.setattr(phoenix.models, "utcnow", lambda: stored.expires_at - timedelta(microseconds=1))
+    assert client.get("/api/keys/me", headers={"api-key": key}).status_code == 200
+    monkeypatch.setattr(phoenix.models, "utcnow", lambda: stored.expires_at)
+    response = client.post("/api/records", json={"value1": "late"}, headers={"api-key": key})
+    assert response.status_code == 401
+    assert response.json == {
+        "status": "failed",
+        "message": KEY_EXPIRED.format(when=stored.expires_at.isoformat(timespec="seconds")),
+    }
+    assert rows(Record) == []
 
 
 def test_keys_live_forever_by_default(client):

@@ -8,6 +8,7 @@ from phoenix.models import Record, utcnow
 
 FORGOT_NUMBER = "Oops! You forgot to add a number after! Please specify a number and try again!"
 NOT_FOUND = "The record does not exist! Please try a different record number!"
+NOT_A_NUMBER = "The record number must be a whole number, like /api/read/5."
 
 
 @pytest.fixture
@@ -114,7 +115,11 @@ def test_missing_record_is_404(client, sumit, method, url):
 def test_non_integer_number_is_400(client, sumit, method, url):
     response = getattr(client, method)(url, json={"value1": "x"}, headers=sumit)
     assert response.status_code == 400
-    assert response.json["status"] == "failed"
+    assert response.json == {
+        "status": "failed",
+        "message": NOT_A_NUMBER,
+        "errors": {"id": ["Not a valid integer."]},
+    }
 
 
 def test_the_common_mistake_delete_instead_of_remove_is_a_json_404(client, sumit):

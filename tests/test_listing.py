@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from werkzeug.datastructures import MultiDict
 
 from phoenix.extensions import db
-from phoenix.listing import PageQuery, checksum, read_parameters
+from phoenix.listing import BAD_CURSOR, PageQuery, checksum, read_parameters
 from phoenix.models import Game, Record, utcnow
 from phoenix.resources.games import GAMES
 from phoenix.resources.records import RECORDS
@@ -316,13 +316,26 @@ def a_cursor(app, client, url="/api/records?limit=1&sort=value2"):
     return cursor
 
 
-def flip(text, index):
-    return text[:index] + ("A" if text[index] != "A" else "B") + text[index + 1 :]
+def flip(cursor, index):
+    """The cursor with one bit of its byte at index flipped: a byte always changes (flipping a base64
+    character may not: the last one carries padding bits that decoding drops)."""
+    blob = bytearray(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    blob[index] ^= 0x01
+    return base64.urlsafe_b64encode(bytes(blob)).rstrip(b"=").decode()
 
 
 def test_tampered_cursor_is_400(app, client):
     cursor = a_cursor(app, client)
-    for bad in (flip(cursor, 5), flip(cursor, len(cursor) - 1), cursor[:-3], cursor + "AA", "!!!", "e30"):
+    # A byte of the payload (first, middle), of the checksum (last), and cursors cut, padded or not base64.
+    for bad in (
+        flip(cursor, 0),
+        flip(cursor, 10),
+        flip(cursor, -1),
+        cursor[:-3],
+        cursor + "AA",
+        "!!!",
+        "e30",
+    ):
         response = client.get(f"/api/records?limit=1&sort=value2&cursor={bad}")
         assert response.status_code == 400, bad
         assert response.json["errors"] == {"cursor": ["Not valid."]}
@@ -336,6 +349,18 @@ def test_cursor_of_another_sort_or_list_is_400(app, client):
     assert other_sort.json["message"] == "This cursor is for sort=value2: keep the sort of the first page."
     assert client.get(f"/api/games?limit=1&sort=value2&cursor={cursor}").status_code == 400
     assert client.get(f"/api/list?cursor={cursor}").status_code == 400
+
+
+def test_a_cursor_of_the_same_sort_from_another_list_is_400(app, client):
+    """Every list sorts by id by default: a records cursor is still refused by games, /api/list and history."""
+    insert(app, Game, [game(name) for name in ("a", "b", "c")])
+    cursor = a_cursor(app, client, "/api/records?limit=1")
+    assert client.get(f"/api/records?limit=1&cursor={cursor}").status_code == 200  # good where it came from
+    for url in (f"/api/games?limit=1&cursor={cursor}", f"/api/list?cursor={cursor}"):
+        response = client.get(url)
+        assert response.status_code == 400, url
+        assert response.json["errors"] == {"cursor": ["Not valid."]}, url
+        assert response.json["message"] == BAD_CURSOR, url
 
 
 @pytest.mark.parametrize(

@@ -86,6 +86,7 @@ def test_empty_body_is_400(client, auth, seeded, method, url, body):
     before = seeded()
     response = send(client, auth, method, url, data="", content_type="application/json")
     assert_failed(response, 400, seeded, before)
+    assert response.json["message"] == "The request body is empty: send a JSON object."
 
 
 @pytest.mark.parametrize(("method", "url", "body"), ALL_WRITES, ids=ids)

@@ -1,0 +1,83 @@
+"""One transaction per write: what fails part-way leaves nothing behind, and a conflict is a 409, logged
+without the statement's parameters."""
+
+import logging
+
+import sqlalchemy as sa
+
+import phoenix.history
+import phoenix.resources.base
+from phoenix.errors import CONFLICT
+from phoenix.extensions import db
+from phoenix.models import Change, IdempotentRequest, Record
+
+SECRET = "marker-that-must-not-be-logged-4f1c"
+
+
+def test_a_bulk_create_whose_history_fails_on_item_500_stores_nothing_and_keeps_no_answer(
+    client, auth, rows, monkeypatch
+):
+    """The items are inserted and their history written in the request's transaction: a failure on the
+    500th history entry undoes the 1000 inserts and the first 499 entries, and the Idempotency-Key is free."""
+    record_creations = phoenix.resources.base.record_creations
+
+    def history_failing_on_item_500(collection, items):
+        record_creations(collection, items[:499])
+        bad = phoenix.history.entry(collection, items[499], "created", {}, {}, 1, None)  # changed_at NOT NULL
+        phoenix.history.record_changes([bad])
+
+    monkeypatch.setattr(phoenix.resources.base, "record_creations", history_failing_on_item_500)
+    body = [{"value2": n} for n in range(1000)]
+    headers = {**auth, "Idempotency-Key": "bulk-1"}
+    response = client.post("/api/records", json=body, headers=headers)
+    assert response.status_code == 409
+    assert response.json == {"status": "failed", "message": CONFLICT}
+    assert rows(Record) == []
+    assert rows(Change) == []
+    assert rows(IdempotentRequest) == []
+
+    monkeypatch.setattr(phoenix.resources.base, "record_creations", record_creations)
+    retried = client.post("/api/records", json=body, headers=headers)
+    assert retried.status_code == 201
+    assert "Idempotent-Replayed" not in retried.headers  # created now, not an answer kept from the failure
+    assert len(rows(Record)) == 1000
+    assert len(rows(Change)) == 1000
+
+
+def test_a_version_changed_under_a_write_is_409_and_changes_nothing(app, client, auth, rows, monkeypatch):
+    """The ORM's version check (UPDATE ... WHERE version = read) raising StaleDataError is a 409, not a 500."""
+    client.post("/api/records", json={"value1": "before"}, headers=auth)
+    stamp_modification = phoenix.resources.base.stamp_modification
+
+    def stamp_then_bump_version(item, created=False):
+        stamp_modification(item, created)
+        # Another writer's change, as the UPDATE will find it (same transaction, so no lock is waited for).
+        db.session.connection().execute(sa.text("UPDATE record SET version = version + 10"))
+
+    monkeypatch.setattr(phoenix.resources.base, "stamp_modification", stamp_then_bump_version)
+    response = client.patch("/api/records/1", json={"value1": "after"}, headers=auth)
+    assert response.status_code == 409
+    assert response.json == {"status": "failed", "message": CONFLICT}
+    assert [(r.value1, r.version) for r in rows(Record)] == [("before", 1)]
+    assert [c.action for c in rows(Change)] == ["created"]
+
+
+def test_a_conflict_is_logged_without_the_statements_parameters(app, client, auth, rows, monkeypatch, caplog):
+    """The log line names the route and the database's complaint; the values sent (secrets, say) stay out."""
+    client.post("/api/records", json={"value1": "before"}, headers=auth)
+    record_changes = phoenix.history.record_changes
+
+    def refused_by_a_constraint(entries):
+        record_changes([{**entry, "action": None} for entry in entries])  # action is NOT NULL
+
+    monkeypatch.setattr(phoenix.history, "record_changes", refused_by_a_constraint)
+    with caplog.at_level(logging.WARNING, logger=app.logger.name):
+        response = client.patch("/api/records/1", json={"value1": SECRET}, headers=auth)
+    assert response.status_code == 409
+    assert response.json == {"status": "failed", "message": CONFLICT}
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Conflict on")]
+    assert line.startswith("Conflict on PATCH /api/records/1: ")
+    assert "null" in line.lower() or "NOT NULL" in line
+    assert SECRET not in line
+    assert all(SECRET not in r.getMessage() for r in caplog.records)
+    assert [(r.value1, r.version) for r in rows(Record)] == [("before", 1)]
