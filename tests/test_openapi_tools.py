@@ -51,6 +51,16 @@ def npx_or_skip():
     return npx
 
 
+def test_a_missing_npx_skips_the_lint_but_fails_it_under_phoenix_require_node(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.delenv("PHOENIX_REQUIRE_NODE", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="npx"):
+        npx_or_skip()
+    monkeypatch.setenv("PHOENIX_REQUIRE_NODE", "1")
+    with pytest.raises(pytest.fail.Exception, match="npx"):
+        npx_or_skip()
+
+
 def ignored_pointers():
     """The JSON pointers that the checked-in ignore file names, as paths (#/paths/~1api~1read~1 -> /api/read/)."""
     pointers = re.findall(r"^\s+- '#/paths/([^/']+)", IGNORE_FILE.read_text(), re.MULTILINE)
