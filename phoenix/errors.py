@@ -170,9 +170,11 @@ INVALID_EXAMPLE = {
 }
 
 
-def error_answer(description, message, errors=None, headers=None):
-    """The doc of a failure: an Answer in the Error schema, with an example message (and field errors)."""
+def error_answer(description, message, errors=None, headers=None, code=None):
+    """The doc of a failure: an Answer in the Error schema, with an example message (code, field errors)."""
     example = {"status": "failed", "message": message}
+    if code is not None:
+        example["code"] = code
     if errors is not None:
         example["errors"] = errors
     return Answer(description, ERROR_SCHEMA, example, headers=headers or {})

@@ -185,7 +185,7 @@ def without_typeless_nullable(value):
         return {
             key: without_typeless_nullable(part)
             for key, part in value.items()
-            if not (key == "nullable" and "type" not in value)
+            if not (key == "nullable" and part is True and "type" not in value)
         }
     if isinstance(value, list):
         return [without_typeless_nullable(part) for part in value]

@@ -13,6 +13,7 @@ import pytest
 from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate as validate_spec
 
+from phoenix.errors import error_answer
 from phoenix.models import Game, Record
 from phoenix.ratelimits import UNLIMITED_ENDPOINTS
 from phoenix.resources.games import GAMES, GameList
@@ -444,3 +445,13 @@ def test_the_spec_writer_is_generic_and_no_feature_imports_a_resource():
     }
     for path in writers:
         assert not any(name.startswith("phoenix.resources") for name in phoenix_imports(path)), path.name
+
+
+def test_error_examples_may_show_their_code_and_fit_the_error_schema(spec):
+    answer = error_answer("Taken.", "That name is taken.", code="username_taken")
+    assert answer.example == {"status": "failed", "message": "That name is taken.", "code": "username_taken"}
+    validator = OAS30Validator({**spec["components"]["schemas"]["Error"], "components": spec["components"]})
+    assert list(validator.iter_errors(answer.example)) == []
+    assert list(validator.iter_errors({**answer.example, "request_id": "abc"})) == []
+    assert list(validator.iter_errors({**answer.example, "code": "Not snake case"})) != []
+    assert list(validator.iter_errors({**answer.example, "stack": "..."})) != []
