@@ -19,9 +19,10 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from phoenix.database import connection
-from phoenix.errors import ApiError
+from phoenix.errors import ApiError, error_answer
 from phoenix.extensions import db
 from phoenix.models import AuthenticationKey, key_state, utcnow
+from phoenix.openapi import Feature, header, shared_answer
 
 NOT_AUTHENTICATED = "You are not authenticated! Please add an authentication key to the header and try again!"
 USERNAME_TAKEN = "The username you are trying to register has been already used!"
@@ -214,6 +215,42 @@ def require_api_key(view):
         return view(*args, **kwargs)
 
     return with_working_key
+
+
+# What require_api_key documents on every operation it guards: the key schemes, and the 401.
+SECURITY_SCHEMES = {
+    "ApiKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "api-key",
+        "description": "The key from POST /api/keys.",
+    },
+    "Bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The same key as `Authorization: Bearer <key>`.",
+    },
+}
+NOT_AUTHENTICATED_ANSWER = shared_answer(
+    "NotAuthenticated",
+    error_answer(
+        "No key, or one that is unknown, malformed, revoked, expired or rotated away: the message says which.",
+        NOT_AUTHENTICATED,
+        headers={
+            "WWW-Authenticate": header(
+                "The scheme to use: a Bearer token (or the `api-key` header).",
+                {"type": "string", "enum": [CHALLENGE["WWW-Authenticate"]]},
+                required=True,
+            )
+        },
+    ),
+)
+require_api_key.openapi = Feature(
+    # Either scheme signs a request.
+    security=({"ApiKey": []}, {"Bearer": []}),
+    security_schemes=SECURITY_SCHEMES,
+    answers={401: NOT_AUTHENTICATED_ANSWER},
+)
 
 
 def stamp_modification(item, created=False):

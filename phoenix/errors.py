@@ -1,7 +1,10 @@
-"""The error shape, and the one path every failure takes to reach the client as JSON.
+"""The error shape, and the one path every failure takes to reach the client as JSON; and their docs.
 
-The shape ({status: "failed", message, code?, errors?}) and the status codes are documented in the
-README's "Errors" section; the spec's Error schema describes the same body.
+The shape ({status: "failed", message, code, errors?}) and the status codes are documented in the
+README's "Errors" section; the spec's Error schema describes the same body. failure() builds a failed
+response; error_answer() documents one (an Answer in the `Error` schema); the contributor
+document_errors() gives every operation of the spec the answers of this path: 400 (the request, its
+parameters or its body), 413 and 415 (a JSON body), 500 (any), 503 (the database).
 """
 
 from flask import current_app, request
@@ -11,7 +14,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
+from phoenix.config import DEFAULT_MAX_CONTENT_LENGTH
 from phoenix.jsonio import json_response
+from phoenix.openapi import SECONDS, Answer, Feature, contribute, schema, shared_answer, shared_header
 
 INVALID_INPUT = "The request has invalid fields: {names}. See errors for what each needs."
 INVALID_ITEMS = (
@@ -22,6 +27,7 @@ RETRY_AFTER_SECONDS = "5"
 SERVER_ERROR = "Something went wrong on our side. It has been logged; please try again later."
 NOT_JSON = "Send the body as JSON, with the header Content-Type: application/json."
 CONFLICT = "The change conflicts with data already stored. Reload and try again."
+INVALID_ID = "The id must be a whole number, like 5."
 
 HTTP_MESSAGES = {
     400: "The request could not be understood. Check its syntax and try again.",
@@ -126,5 +132,104 @@ def render_error(error):
 
 
 def register_errorhandlers(app):
-    """Route every failure outside Flask-RESTful resources through render_error."""
+    """Route every failure outside Flask-RESTful resources through render_error; document its answers."""
     app.register_error_handler(Exception, render_error)
+    contribute(app, document_errors)
+
+
+# The docs of this path: the shape of every failure, and the answers any operation can give.
+
+ERROR_SCHEMA = schema(
+    "Error",
+    {
+        "type": "object",
+        "description": "Every failure, whoever raises it.",
+        "required": ["status", "message"],
+        "properties": {
+            "status": {"type": "string", "enum": ["failed"]},
+            "message": {"type": "string", "description": "One sentence a person can act on."},
+            "code": {
+                "type": "string",
+                "pattern": "^[a-z][a-z0-9_]*$",
+                "description": "A stable snake_case name of the failure, for scripts to match on.",
+            },
+            "request_id": {"type": "string", "description": "The request's id, as in its logs."},
+            "errors": {
+                "type": "object",
+                "description": "For invalid input: the messages for each field, by field name.",
+                "additionalProperties": True,
+            },
+        },
+        "additionalProperties": False,
+    },
+)
+RETRY_AFTER = shared_header(
+    "Retry-After", "How many seconds to wait before trying again.", SECONDS, required=True
+)
+INVALID_EXAMPLE = {
+    "status": "failed",
+    "message": INVALID_INPUT.format(names="year"),
+    "errors": {"year": ["Not a valid integer."]},
+}
+
+
+def error_answer(description, message, errors=None, headers=None, code=None):
+    """The doc of a failure: an Answer in the Error schema, with an example message (code, field errors)."""
+    example = {"status": "failed", "message": message}
+    if code is not None:
+        example["code"] = code
+    if errors is not None:
+        example["errors"] = errors
+    return Answer(description, ERROR_SCHEMA, example, headers=headers or {})
+
+
+BAD_REQUEST = shared_answer(
+    "BadRequest",
+    error_answer("The request itself is malformed: the server could not read it.", HTTP_MESSAGES[400]),
+)
+BODY_TOO_LARGE = shared_answer(
+    "BodyTooLarge",
+    error_answer("The body is too large.", HTTP_MESSAGES[413].format(limit=DEFAULT_MAX_CONTENT_LENGTH)),
+)
+UNSUPPORTED_MEDIA_TYPE = shared_answer(
+    "UnsupportedMediaType", error_answer("The body is not sent as application/json.", HTTP_MESSAGES[415])
+)
+SERVER_FAILED = shared_answer(
+    "ServerError", error_answer("Something unexpected went wrong (it is logged).", SERVER_ERROR)
+)
+DATABASE_DOWN = shared_answer(
+    "DatabaseUnavailable",
+    error_answer(
+        "The database cannot be reached or was too slow: retry after Retry-After seconds.",
+        DATABASE_UNAVAILABLE,
+        headers={"Retry-After": RETRY_AFTER},
+    ),
+)
+
+
+def bad_request(has_parameters, has_body):
+    """The 400 of an operation: of its parameters, its body, or both; else of a malformed request."""
+    causes = []
+    if has_parameters:
+        causes.append("a parameter is not valid (an unknown query parameter included)")
+    if has_body:
+        causes.append(
+            "the body is not valid JSON, not an object, or has invalid, unknown or read-only fields"
+        )
+    if not causes:
+        return BAD_REQUEST
+    description = " or ".join(causes) + "; `errors` says what each field needs."
+    description = description[0].upper() + description[1:]
+    if has_body:
+        return error_answer(description, INVALID_EXAMPLE["message"], INVALID_EXAMPLE["errors"])
+    return error_answer(description, INVALID_ID)
+
+
+def document_errors(context):
+    """The answers of this path that an operation can give (a spec contributor, phoenix.openapi)."""
+    answers = {400: bad_request(context.has_parameters, context.has_body), 500: SERVER_FAILED}
+    if context.has_body:
+        answers.update({413: BODY_TOO_LARGE, 415: UNSUPPORTED_MEDIA_TYPE})
+    if context.declared.uses_database:
+        answers[503] = DATABASE_DOWN
+    return Feature(answers=answers)

@@ -8,9 +8,10 @@ from flask import g, request
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from phoenix.errors import ApiError
+from phoenix.errors import ApiError, error_answer
 from phoenix.extensions import db
 from phoenix.models import IdempotentRequest, utcnow
+from phoenix.openapi import Feature, header, shared_answer, shared_parameter
 
 HEADER = "Idempotency-Key"
 LIFETIME = timedelta(hours=24)
@@ -18,6 +19,8 @@ MAX_KEY_LENGTH = 255
 REUSED = "This Idempotency-Key was already used with a different request. Use a new key for a new request."
 REUSED_FIELD_ERROR = "Already used with a different request."
 INVALID = f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable ASCII characters."
+REUSED_ERRORS = {HEADER: [REUSED_FIELD_ERROR]}
+REPLAYED = "Idempotent-Replayed"
 
 
 def idempotency_key():
@@ -41,8 +44,8 @@ def fingerprint():
 def replay(stored, expected_fingerprint):
     """The stored answer again, or 422 if the key came with a different request."""
     if stored.fingerprint != expected_fingerprint:
-        raise ApiError(422, REUSED, {HEADER: [REUSED_FIELD_ERROR]})
-    headers = {"Idempotent-Replayed": "true"}
+        raise ApiError(422, REUSED, REUSED_ERRORS)
+    headers = {REPLAYED: "true"}
     if stored.location:
         headers["Location"] = stored.location
     return orjson.loads(stored.body), stored.status, headers
@@ -100,3 +103,43 @@ def idempotent(create):
             raise
         return replay(stored, expected)
     return body, status, headers
+
+
+# The docs of an idempotent create: the Idempotency-Key header, the replay's header, the 422 of a reused key.
+IDEMPOTENT = Feature(
+    parameters=(
+        shared_parameter(
+            HEADER,
+            {
+                "in": "header",
+                "name": HEADER,
+                "description": "Any unique value of yours (a UUID, say): within 24 hours, a retry with the same "
+                "key and body gets the first answer again (with `Idempotent-Replayed: true`) and creates nothing.",
+                "schema": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": MAX_KEY_LENGTH,
+                    # Printable ASCII, not only spaces (the server trims them).
+                    "pattern": "^[ -~]*[!-~][ -~]*$",
+                },
+                "example": "6f1c9e0a-4b7d-4c2e-9a51-3d8e7f2b1c04",
+            },
+        ),
+    ),
+    answers={
+        422: shared_answer(
+            "IdempotencyKeyReused",
+            error_answer(
+                "The Idempotency-Key was already used with a different request (another body or route).",
+                REUSED,
+                REUSED_ERRORS,
+            ),
+        )
+    },
+    success_headers={
+        REPLAYED: header(
+            "`true` when this is the stored answer to an earlier request with the same Idempotency-Key.",
+            {"type": "string", "enum": ["true"]},
+        )
+    },
+)

@@ -259,6 +259,8 @@ def parameters_schema(listing):
             validate=validate.OneOf(["exact"], error="The only count is count=exact."),
             **described("`exact` adds `total`: how many items the filters keep."),
         )
+        # One enum for both lists, named for client generators (phoenix.openapi).
+        declared["count"].metadata["openapi_schema_name"] = "Count"
     declared.update({name: spec.field for name, spec in listing.filters.items()})
     schema_class = ParametersSchema.from_dict(declared, name=f"{listing.name.title()}ListParameters")
     return schema_class()

@@ -1,103 +1,89 @@
-"""The OpenAPI 3 description of the API, written from the URL map, the schemas and each resource's `docs`.
+"""The OpenAPI writer: generic machinery that turns the declarations kept beside each feature into one document.
 
-Every URL rule of the app is documented or the spec cannot be built: a resource class says what its
-methods do in a `docs` dict of `Operation`s (method name -> Operation), and this module adds what the
-app itself knows: path parameters (from the rule), the security scheme and the 401 answer (from
-`require_api_key` in the resource's method_decorators), the 400/413/415 answers of a JSON body, the
-429 of every rate-limited route (from phoenix.ratelimits), the 503 of every operation that needs the
-database, the 500 of every operation, and the components of every collection (from its marshmallow
-schema, never a second copy of a field).
+It knows no resource and no feature of Phoenix; it reads
+- the URL map: every rule, every method but HEAD and OPTIONS, and on each view class `docs` (method name
+  -> Operation) and `path_parameters` (placeholder name -> what it is);
+- the Features that an operation names, and those of the decorators in its resource's method_decorators
+  (a decorator documents what it adds in its `openapi` attribute: `require_api_key` its key and 401);
+- the contributors registered on the app with contribute(app, callback): each sees every operation and may
+  add a Feature (the error path adds the 400, 413, 415, 500 and 503 answers; the rate limits the 429);
+- Components: named schemas, answers, headers and parameters, written once under `components` the first
+  time they are used and referenced with `$ref` wherever they are;
+- marshmallow schemas, converted by apispec's MarshmallowPlugin (a field may add to its own JSON Schema
+  with an `openapi_properties()` method).
+The API's title, version, description and license come from describe(app, ...).
+
+The rules it applies to every operation: an operation without a security requirement says so
+(`security: []`); the answers an operation declares win over those its features and contributors add.
 """
 
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema
 
-from phoenix import idempotency
-from phoenix.auth import CHALLENGE, NOT_AUTHENTICATED, require_api_key
-from phoenix.concurrency import STALE
-from phoenix.config import DEFAULT_MAX_CONTENT_LENGTH as MAX_BODY
-from phoenix.errors import DATABASE_UNAVAILABLE, HTTP_MESSAGES, SERVER_ERROR
-from phoenix.history import HISTORY
-from phoenix.ratelimits import UNLIMITED_ENDPOINTS
-from phoenix.resources.base import MAX_BULK
-from phoenix.schemas import HistorySchema, KeyRequestSchema, NeedsAValue, Text, UTCTimestamp
-
 # Swagger UI 4 (the swagger-ui-bundle package) reads OpenAPI 3.0, not 3.1.
 OPENAPI_VERSION = "3.0.3"
-TITLE = "Phoenix"
-VERSION = "1.0.0"
-DESCRIPTION = (
-    "A JSON REST API in which scripted clients keep two collections, **records** and **games**. "
-    "Reads are public; every write is signed with an API key that a client makes for itself "
-    "(`POST /api/keys`), sent as the `api-key` header or as `Authorization: Bearer <key>`, and "
-    "stamps the item with the key's username (`lastmodifiedby`). Every failure is JSON: "
-    '`{"status": "failed", "message": ..., "errors"?: {field: [messages]}}`.\n\n'
-    "Items carry a version as a strong `ETag`: send it back in `If-Match` to write only over the "
-    "version you read (412 otherwise), or in `If-None-Match` to read only what changed (304). "
-    "Creates take an `Idempotency-Key` so that a retry never creates twice. Requests are rate "
-    "limited (429 with `Retry-After`; every limited answer carries `X-RateLimit-Limit`, "
-    "`X-RateLimit-Remaining` and `X-RateLimit-Reset`), and a database outage is a 503 with "
-    "`Retry-After`, never a 500."
-)
-
-# The order in which Swagger UI shows the groups, and what each is.
-TAGS = {
-    "Records": "Free-form measurements: a timestamp and three values of different types.",
-    "Games": "A video-game catalogue: name, platform, publisher, genre and year.",
-    "Keys": "Self-service API keys. A key is shown once, in the answer that creates it.",
-    "Project Phoenix": "The original Project Phoenix routes, kept for the clients written against them.",
-    "Health": "For load balancers and orchestrators.",
-    "Docs": "This reference, the landing page and the files they load.",
-}
-
-SECURITY_SCHEMES = {
-    "ApiKey": {
-        "type": "apiKey",
-        "in": "header",
-        "name": "api-key",
-        "description": "The key from POST /api/keys.",
-    },
-    "Bearer": {
-        "type": "http",
-        "scheme": "bearer",
-        "description": "The same key as `Authorization: Bearer <key>`.",
-    },
-}
-# Either scheme signs a write.
-SECURITY = [{"ApiKey": []}, {"Bearer": []}]
-
-ERROR = {
-    "type": "object",
-    "description": "Every failure, whoever raises it.",
-    "required": ["status", "message"],
-    "properties": {
-        "status": {"type": "string", "enum": ["failed"]},
-        "message": {"type": "string", "description": "One sentence a person can act on."},
-        "errors": {
-            "type": "object",
-            "description": "For invalid input: the messages for each field, by field name.",
-            "additionalProperties": True,
-        },
-    },
-    "additionalProperties": False,
-}
-ERROR_REF = {"$ref": "#/components/schemas/Error"}
-
 TEXT = {"type": "string"}
 NULLABLE_TEXT = {"type": "string", "nullable": True}
+SECONDS = {"type": "integer", "minimum": 0}
+# <id>, <path:filename>: a werkzeug placeholder, with or without its converter.
+PLACEHOLDER = re.compile(r"<(?:[^<>:]+:)?([^<>:]+)>")
 
-BAD_PARAMETER_EXAMPLE = "The id must be a whole number, like 5."
-INVALID_EXAMPLE = {
-    "status": "failed",
-    "message": "The request has invalid fields: year. See errors for what each needs.",
-    "errors": {"year": ["Not a valid integer."]},
-}
+
+@dataclass(frozen=True)
+class Component:
+    """A named, shared part of the spec, written once under components/<kind>/<name> and referenced by $ref.
+
+    kind: "schemas", "responses", "headers", "parameters" or "securitySchemes"; value: what it is (JSON
+    Schema that may hold markers, an Answer, a header or parameter object), or a function of the writer
+    that returns it (for values that need a marshmallow schema converted first).
+    """
+
+    kind: str
+    name: str
+    value: object
+
+    @property
+    def ref(self):
+        return {"$ref": f"#/components/{self.kind}/{self.name}"}
+
+
+def schema(name, value):
+    """A named JSON Schema: components/schemas/<name>."""
+    return Component("schemas", name, value)
+
+
+@dataclass(frozen=True)
+class Tag:
+    """A group of operations, as Swagger UI shows them; tags appear in the order their routes are added."""
+
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One documented response: what it means, its body and headers.
+
+    headers: name -> a description (an optional string header), header(...), or a headers Component;
+    media_type: one, or a tuple of those the answer may have (each with the same schema).
+    """
+
+    description: str
+    schema: object = None
+    example: object = None
+    headers: Mapping = field(default_factory=dict)
+    media_type: str | tuple = "application/json"
+
+
+def shared_answer(name, answer):
+    """An Answer that many operations give: components/responses/<name>."""
+    return Component("responses", name, answer)
 
 
 def header(description, schema=TEXT, required=False):
@@ -105,35 +91,45 @@ def header(description, schema=TEXT, required=False):
     return {"description": description, "required": required, "schema": schema}
 
 
-@dataclass(frozen=True)
-class Answer:
-    """One documented response: what it means, its body and headers.
+def shared_header(name, description, schema=TEXT, required=False):
+    """A response header that many answers carry: components/headers/<name>."""
+    return Component("headers", name, header(description, schema, required))
 
-    headers: name -> a description (an optional string header) or header(...).
+
+def shared_parameter(name, parameter):
+    """A parameter (a request header, say) that many operations take: components/parameters/<name>."""
+    return Component("parameters", name, parameter)
+
+
+@dataclass(frozen=True)
+class Feature:
+    """What a piece of machinery adds to each operation it serves: parameters, answers, a security need.
+
+    success_headers are added to the operation's own 2xx answers (not to shared ones); security_schemes
+    (name -> scheme) are what the security requirement names.
     """
 
-    description: str
-    schema: object = None
-    example: object = None
-    headers: Mapping = field(default_factory=dict)
-    media_type: str = "application/json"
+    parameters: tuple = ()
+    answers: Mapping = field(default_factory=dict)
+    success_headers: Mapping = field(default_factory=dict)
+    security: tuple = ()
+    security_schemes: Mapping = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Operation:
     """What one method of one URL does: the declarative entry a resource gives in its `docs`.
 
-    body: the JSON request body (a marshmallow schema, or JSON Schema that may hold the markers below),
-    which may be left out when body_required is False; example: a request body example; query: the
-    query parameters (a marshmallow schema, one parameter per field, or a list of OpenAPI parameter
-    objects); parameters: more OpenAPI parameter objects (request headers such as If-Match); answers:
-    status code -> Answer, on top of those that every operation (EVERY_OPERATION), every keyed one
-    (KEYED_OPERATION), every rate-limited one (LIMITED_OPERATION) and every one that needs the database
-    (DATABASE_OPERATION, unless uses_database is False) can give.
+    body: the JSON request body (a marshmallow schema, a Component, or JSON Schema holding them), which
+    may be left out when body_required is False; example: a request body example; query: the query
+    parameters (a marshmallow schema, one parameter per field, or a list of OpenAPI parameter objects);
+    parameters: more parameters (objects or Components); answers: status code -> Answer or shared answer;
+    features: the Features this operation uses (If-Match, Idempotency-Key, ...); uses_database: False for
+    an operation that never touches the database (contributors read it).
     """
 
     summary: str
-    tag: str
+    tag: Tag
     description: str = ""
     body: object = None
     body_required: bool = True
@@ -141,33 +137,20 @@ class Operation:
     query: object = None
     parameters: tuple = ()
     answers: Mapping = field(default_factory=dict)
+    features: tuple = ()
     operation_id: str = ""
     uses_database: bool = True
 
 
 @dataclass(frozen=True)
-class Item:
-    """A reference to a collection's item schema: "output" (in answers), "input" (POST, PUT), "patch"."""
+class Context:
+    """What a contributor sees of one operation."""
 
-    collection: object
-    variant: str = "output"
-
-
-@dataclass(frozen=True)
-class Envelope:
-    """A success body: status "success", every field of a schema if one is given, and named parts."""
-
-    schema: object
-    parts: Mapping
-    optional: tuple = ()
-
-
-def success(schema=None, optional=(), **parts):
-    """The body of a success: {"status": "success", <schema's fields>, <parts>}.
-
-    Every property is always there, except the parts named in optional (e.g. a total sent on request).
-    """
-    return Envelope(schema, parts, tuple(optional))
+    endpoint: str
+    method: str
+    declared: Operation
+    has_parameters: bool
+    has_body: bool
 
 
 def array_of(items, **limits):
@@ -175,416 +158,168 @@ def array_of(items, **limits):
     return {"type": "array", "items": items, **limits}
 
 
-def failure(description, message, errors=None, headers=None):
-    """An answer in the error shape, with an example message."""
-    example = {"status": "failed", "message": message}
-    if errors is not None:
-        example["errors"] = errors
-    return Answer(description, ERROR_REF, example, headers=headers or {})
+def openapi_path(rule):
+    """A werkzeug rule as an OpenAPI path: /api/records/<id> -> /api/records/{id}."""
+    return PLACEHOLDER.sub(r"{\1}", rule.rule)
 
 
-SECONDS = {"type": "integer", "minimum": 0}
-RETRY_AFTER = header("How many seconds to wait before trying again.", SECONDS, required=True)
-ETAG = header('The item\'s version, as a strong ETag (`"3"`).', required=True)
-
-# The answers that any operation can give; any operation that needs a key; any that is rate limited
-# (every route but the health checks: phoenix.ratelimits); any that needs the database.
-EVERY_OPERATION = {
-    500: failure("Something unexpected went wrong (it is logged).", SERVER_ERROR),
-}
-KEYED_OPERATION = {
-    401: failure(
-        "No key, or one that is unknown, malformed, revoked, expired or rotated away: the message says "
-        "which.",
-        NOT_AUTHENTICATED,
-        headers={
-            "WWW-Authenticate": header(
-                "The scheme to use: a Bearer token (or the `api-key` header).",
-                {"type": "string", "enum": [CHALLENGE["WWW-Authenticate"]]},
-                required=True,
-            )
-        },
-    ),
-}
-LIMITED_OPERATION = {
-    429: failure(
-        "Too many requests from this client (or, for a signed write, this key): wait Retry-After seconds.",
-        HTTP_MESSAGES[429].format(limit="600 per 1 minute"),
-        headers={
-            "Retry-After": RETRY_AFTER,
-            "X-RateLimit-Limit": header("How many requests the limit allows a window.", SECONDS, True),
-            "X-RateLimit-Remaining": header("How many are left in this window: 0.", SECONDS, True),
-            "X-RateLimit-Reset": header("When the window ends, as a Unix time.", SECONDS, True),
-        },
-    ),
-}
-DATABASE_OPERATION = {
-    503: failure(
-        "The database cannot be reached or was too slow: retry after Retry-After seconds.",
-        DATABASE_UNAVAILABLE,
-        headers={"Retry-After": RETRY_AFTER},
-    ),
-}
-
-# The request headers of optimistic concurrency and of idempotent creates.
-IF_MATCH = {
-    "in": "header",
-    "name": "If-Match",
-    "description": 'Write only if the item is still at this version: its `ETag` (`"3"`), or `*` for any. '
-    "A list separated by commas names several. Otherwise 412, and nothing is written.",
-    "schema": TEXT,
-    "example": '"1"',
-}
-IF_NONE_MATCH = {
-    "in": "header",
-    "name": "If-None-Match",
-    "description": "The `ETag` of the copy you hold: 304, with no body, while it is still the current one.",
-    "schema": TEXT,
-    "example": '"1"',
-}
-IDEMPOTENCY_KEY = {
-    "in": "header",
-    "name": idempotency.HEADER,
-    "description": "Any unique value of yours (a UUID, say): within 24 hours, a retry with the same key and "
-    "body gets the first answer again (with `Idempotent-Replayed: true`) and creates nothing.",
-    "schema": {
-        "type": "string",
-        "minLength": 1,
-        "maxLength": idempotency.MAX_KEY_LENGTH,
-        # Printable ASCII, not only spaces (the server trims them).
-        "pattern": "^[ -~]*[!-~][ -~]*$",
-    },
-    "example": "6f1c9e0a-4b7d-4c2e-9a51-3d8e7f2b1c04",
-}
-REPLAYED = {
-    "Idempotent-Replayed": header(
-        "`true` when this is the stored answer to an earlier request with the same Idempotency-Key.",
-        {"type": "string", "enum": ["true"]},
-    )
-}
-KEY_REUSED = failure(
-    "The Idempotency-Key was already used with a different request (another body or route).",
-    idempotency.REUSED,
-    {idempotency.HEADER: ["Already used with a different request."]},
-)
+def first_line(text):
+    """The first line of a docstring."""
+    return text.strip().splitlines()[0] if text and text.strip() else ""
 
 
-# <id>, <path:filename>: a werkzeug placeholder, with or without its converter.
-PLACEHOLDER = re.compile(r"<(?:[^<>:]+:)?([^<>:]+)>")
-
-# Path parameters are named the same on every route: what each one is, by name.
-PATH_PARAMETERS = {
-    "id": {
-        "description": "The item's id: a whole number.",
-        "schema": {"type": "integer", "minimum": 1},
-        "example": 1,
-    },
-    "username": {
-        "description": "The username to register: 1 to 64 letters, digits, `_`, `.` or `-`.",
-        "schema": KeyRequestSchema().fields["username"],
-        "example": "sumit",
-    },
-    "filename": {"description": "The file's name.", "schema": TEXT},
-}
+def is_marshmallow(value):
+    """Whether value is a marshmallow schema, as a class or an instance."""
+    return isinstance(value, Schema) or (isinstance(value, type) and issubclass(value, Schema))
 
 
-def page_of(name, items, what, countable=False):
-    """The 200 of a paged listing: {status, <name>: [items], next_cursor, links: {next}}, and its Link;
-    with countable, also total when count=exact asks for it."""
-    total = {"total": {"type": "integer", "minimum": 0, "description": "How many items the filters keep."}}
-    return Answer(
-        f"A page of {what}.",
-        success(
-            optional=("total",) if countable else (),
-            **(total if countable else {}),
-            **{
-                name: array_of(items),
-                "next_cursor": {**NULLABLE_TEXT, "description": "The cursor of the next page."},
-                "links": {
-                    "type": "object",
-                    "required": ["next"],
-                    "properties": {"next": {**NULLABLE_TEXT, "description": "The next page's URL."}},
-                    "additionalProperties": False,
-                },
-            },
-        ),
-        headers={"Link": f'The next page, as `<url>; rel="next"`, when more {what} remain.'},
-    )
+def declared_by_field(self, field, **kwargs):
+    """What a field says of itself (its openapi_properties()), for apispec (an attribute function)."""
+    describe = getattr(field, "openapi_properties", None)
+    return describe() if describe else {}
 
 
-def stored(example, id=1):
-    """An item as an answer shows it: a request example, with what the server adds."""
-    stamp = "2026-11-22T01:02:03.456789+00:00"
-    return {
-        "id": id,
-        **example,
-        "creationdate": stamp,
-        "lastmodificationdate": stamp,
-        "lastmodifiedby": "sumit",
-    }
-
-
-def not_found(collection):
-    """The 404 of an item route."""
-    return failure(f"There is no {collection.singular} with that id.", collection.not_found)
-
-
-def stale(collection):
-    """The 412 of a write whose If-Match names a version that is no longer the item's."""
-    message = STALE.format(name=collection.singular, etag='"4"')
-    return failure(
-        "If-Match does not name the current version: nothing was written. Read the item again and retry.",
-        message,
-        headers={"ETag": {**ETAG, "description": "The item's current version."}},
-    )
-
-
-def collection_docs(collection, example):
-    """The operations of a collection's URL (/api/records): list, create. example: a README body."""
-    singular, plural = collection.singular, collection.plural
-    return {
-        "get": Operation(
-            summary=f"List {plural}",
-            tag=plural.title(),
-            description=f"{plural.title()} one page at a time, in the order of `sort` (default: by id; "
-            "`-` for descending, `id` breaks ties), narrowed by the filters; the next page is at "
-            "`links.next` (and in the `Link` header), and `next_cursor` is null on the last page. "
-            "`count=exact` adds `total`. Any other query parameter, or a bad value, is a 400.",
-            # The very schema that reads the listing's query parameters: one parameter a field.
-            query=collection.listing.parameters,
-            answers={200: page_of(plural, Item(collection), plural, countable=True)},
-        ),
-        "post": Operation(
-            summary=f"Create a {singular}, or up to {MAX_BULK} at once",
-            tag=plural.title(),
-            description=f"Stamped with the key's username (`lastmodifiedby`). An array of 1 to {MAX_BULK} "
-            f"{plural} is created all or nothing: if one is invalid, nothing is, and `errors` names each "
-            "bad one by its index. With an `Idempotency-Key`, a retry creates nothing again.",
-            body={
-                "oneOf": [
-                    Item(collection, "input"),
-                    array_of(Item(collection, "input"), minItems=1, maxItems=MAX_BULK),
-                ]
-            },
-            example=example,
-            parameters=[IDEMPOTENCY_KEY],
-            answers={
-                201: Answer(
-                    f"The {singular} as stored (with its URL and ETag); for an array, the {plural}.",
-                    {
-                        "oneOf": [
-                            success(**{singular: Item(collection)}),
-                            success(**{plural: array_of(Item(collection))}),
-                        ]
-                    },
-                    headers={
-                        "Location": f"The new {singular}'s URL (one {singular} only).",
-                        "ETag": {**ETAG, "required": False, "description": "Its version (one only)."},
-                        **REPLAYED,
-                    },
-                ),
-                422: KEY_REUSED,
-            },
-        ),
-    }
-
-
-def item_docs(collection, example, patch_example):
-    """The operations of an item's URL (/api/records/<id>): read, replace, change, remove."""
-    singular, plural = collection.singular, collection.plural
-    tag = plural.title()
-    one = Answer(f"The {singular}.", success(**{singular: Item(collection)}), headers={"ETag": ETAG})
-    written = {200: one, 404: not_found(collection), 412: stale(collection)}
-    return {
-        "get": Operation(
-            summary=f"Read a {singular}",
-            tag=tag,
-            parameters=[IF_NONE_MATCH],
-            answers={
-                200: one,
-                304: Answer(
-                    f"Not modified: If-None-Match names the {singular}'s current version.",
-                    headers={"ETag": ETAG},
-                ),
-                404: not_found(collection),
-            },
-        ),
-        "put": Operation(
-            summary=f"Replace a {singular}",
-            tag=tag,
-            description="Every field is replaced: fields left out become null.",
-            body=Item(collection, "input"),
-            example=example,
-            parameters=[IF_MATCH],
-            answers=written,
-        ),
-        "patch": Operation(
-            summary=f"Change some fields of a {singular}",
-            tag=tag,
-            description="Only the fields sent change; `null` clears a field.",
-            body=Item(collection, "patch"),
-            example=patch_example,
-            parameters=[IF_MATCH],
-            answers=written,
-        ),
-        "delete": Operation(
-            summary=f"Remove a {singular}",
-            tag=tag,
-            description=f"Its history stays: `GET /api/{plural}/{{id}}/history` still answers.",
-            parameters=[IF_MATCH],
-            answers={
-                **written,
-                200: Answer(
-                    f"The {singular} as it was.",
-                    success(**{singular: Item(collection), "message": TEXT}),
-                    {
-                        "status": "success",
-                        singular: stored(example),
-                        "message": f"The {singular} 1 has been removed.",
-                    },
-                ),
-            },
-        ),
-    }
-
-
-def history_docs(collection):
-    """The operation of an item's history URL (/api/records/<id>/history)."""
-    singular, plural = collection.singular, collection.plural
-    return {
-        "get": Operation(
-            summary=f"The history of a {singular}",
-            tag=plural.title(),
-            description="Every change, oldest first, one page at a time (as the lists are paged); "
-            f"`changes` holds each field that changed as `[old, new]`. It still answers after the "
-            f"{singular} is removed; 404 only for an id that never was.",
-            query=HISTORY.parameters,
-            answers={
-                200: page_of("history", HistorySchema, "changes"),
-                404: not_found(collection),
-            },
-        ),
-    }
-
-
-def key_required(view_class, method):
-    """Whether a resource's method is wrapped in require_api_key (Flask-RESTful's method_decorators)."""
-    decorators = view_class.method_decorators
-    if isinstance(decorators, Mapping):
-        decorators = decorators.get(method, [])
-    return require_api_key in decorators
+def without_typeless_nullable(value):
+    """JSON Schema where `nullable` stands only beside a `type` (a schema without one already allows null)."""
+    if isinstance(value, Mapping):
+        return {
+            key: without_typeless_nullable(part)
+            for key, part in value.items()
+            if not (key == "nullable" and part is True and "type" not in value)
+        }
+    if isinstance(value, list):
+        return [without_typeless_nullable(part) for part in value]
+    return value
 
 
 class SpecWriter:
-    """Turns the declarations into an apispec APISpec: resolves markers, adds what the app knows."""
+    """Turns the declarations into an apispec APISpec: resolves markers and components, applies features."""
 
-    def __init__(self):
+    def __init__(self, info, contributors=()):
         self.plugin = MarshmallowPlugin()
+        info = dict(info)
         self.spec = APISpec(
-            title=TITLE,
-            version=VERSION,
+            title=info.pop("title"),
+            version=info.pop("version"),
             openapi_version=OPENAPI_VERSION,
             plugins=[self.plugin],
-            info={"description": DESCRIPTION},
+            info=info,
         )
-        self.plugin.converter.map_to_openapi_type(UTCTimestamp, "string", "date-time")
-        self.plugin.converter.add_attribute_function(text_rules)
-        for name, scheme in SECURITY_SCHEMES.items():
-            self.spec.components.security_scheme(name, scheme)
-        self.spec.components.schema("Error", ERROR)
-        self.registered = set()
-        self.tags = []
+        self.plugin.converter.add_attribute_function(declared_by_field)
+        self.contributors = list(contributors)
+        self.components = {}  # (kind, name) -> the value written
+        self.tags = {}
 
-    def ref(self, name, build):
-        """A $ref to a component, registering it (from build()) the first time."""
-        if name not in self.registered:
-            self.spec.components.schema(name, build())
-            self.registered.add(name)
-        return {"$ref": f"#/components/schemas/{name}"}
+    # Components and markers
+
+    def component(self, component):
+        """A $ref to component, writing it under components the first time; two values under one name fail."""
+        key = (component.kind, component.name)
+        if key in self.components:
+            if self.components[key][0] is not component.value:
+                written = self.write(component.kind, self.value_of(component))
+                if written != self.components[key][1]:
+                    raise ValueError(f"Two different {component.kind} are named {component.name!r}")
+            return component.ref
+        self.components[key] = (component.value, None)  # registered first, so that a cycle ends here
+        written = self.write(component.kind, self.value_of(component))
+        self.components[key] = (component.value, written)
+        if component.kind == "parameters":  # apispec takes a parameter's location apart
+            rest = {key: value for key, value in written.items() if key not in ("in", "name")}
+            self.spec.components.parameter(component.name, written["in"], rest)
+        else:
+            getattr(self.spec.components, COMPONENT_ADDERS[component.kind])(component.name, written)
+        return component.ref
+
+    def value_of(self, component):
+        """A component's value: as given, or what its function of the writer returns."""
+        return component.value(self) if callable(component.value) else component.value
+
+    def write(self, kind, value):
+        """A component's value as the spec writes it."""
+        if kind == "responses":
+            return self.answer(value)
+        if kind == "headers":
+            return self.resolve(dict(value))
+        return self.resolve(value)
 
     def marshmallow(self, schema):
-        """A $ref to the component of a marshmallow schema, named after its class."""
+        """A $ref to the component of a marshmallow schema, named after its class (KeySchema: Key)."""
         instance = schema() if isinstance(schema, type) else schema
         name = type(instance).__name__.removesuffix("Schema")
 
-        def build():
-            component = self.json_schema(instance)
+        def build(writer):
+            component = writer.json_schema(instance)
+            component.setdefault("description", first_line(type(instance).__doc__))
             if not instance.load_fields:
                 # Only ever dumped (an answer): every field is always there, null where unset.
                 component["required"] = list(component["properties"])
             return component
 
-        return self.ref(name, build)
+        return self.component(Component("schemas", name, build))
 
     def json_schema(self, schema):
-        """The JSON Schema of a marshmallow schema, as apispec writes it."""
+        """The JSON Schema of a marshmallow schema, as apispec writes it (inline, not a component)."""
         instance = schema() if isinstance(schema, type) else schema
-        return self.plugin.converter.schema2jsonschema(instance)
-
-    def item(self, marker):
-        """The component of a collection's item: every field present in answers; writable ones in bodies."""
-        collection, variant = marker.collection, marker.variant
-        schema = collection.schema
-        name = collection.singular.capitalize() + {"output": "", "input": "Input", "patch": "Patch"}[variant]
-
-        def build():
-            if variant == "output":
-                component = self.json_schema(schema)
-                component["description"] = first_line(type(schema).__doc__)
-                # An answer always carries every field (null when unset).
-                component["required"] = list(component["properties"])
-                return component
-            writable = tuple(schema.load_fields)
-            component = self.json_schema(type(schema)(only=writable, partial=variant == "patch"))
-            if variant == "patch":
-                component["minProperties"] = 1  # BaseSchema.require_a_change
-            elif isinstance(schema, NeedsAValue):
-                component["anyOf"] = [
-                    {"required": [name], "properties": {name: without_null(value)}}
-                    for name, value in component["properties"].items()
-                ]
-            component["description"] = first_line(type(schema).__doc__)
-            return component
-
-        return self.ref(name, build)
-
-    def envelope(self, marker):
-        """A success body as JSON Schema: all its properties required, nothing else allowed."""
-        properties = {"status": {"type": "string", "enum": ["success"]}}
-        if marker.schema is not None:
-            properties.update(self.json_schema(marker.schema)["properties"])
-        properties.update({name: self.resolve(part) for name, part in marker.parts.items()})
-        return {
-            "type": "object",
-            "required": [name for name in properties if name not in marker.optional],
-            "properties": properties,
-            "additionalProperties": False,
-        }
+        return without_typeless_nullable(self.plugin.converter.schema2jsonschema(instance))
 
     def resolve(self, value):
-        """JSON Schema with every marker (Item, Envelope, marshmallow schema) replaced by what it means."""
-        if isinstance(value, Item):
-            return self.item(value)
-        if isinstance(value, Envelope):
-            return self.envelope(value)
-        if isinstance(value, Schema) or (isinstance(value, type) and issubclass(value, Schema)):
+        """JSON Schema with every marker (Component, marshmallow schema) replaced by its $ref."""
+        if isinstance(value, Component):
+            return self.component(value)
+        if is_marshmallow(value):
             return self.marshmallow(value)
         if isinstance(value, Mapping):
             return {key: self.resolve(part) for key, part in value.items()}
-        if isinstance(value, list):
+        if isinstance(value, list | tuple):
             return [self.resolve(part) for part in value]
         return value
 
-    def path_parameters(self, rule):
-        """The rule's placeholders as OpenAPI path parameters."""
+    # Operations
+
+    def answer(self, answer, extra_headers=None):
+        """An Answer as an OpenAPI response object (a shared answer: its $ref)."""
+        if isinstance(answer, Component):
+            return self.component(answer)
+        response = {"description": answer.description}
+        if answer.schema is not None:
+            media = {"schema": self.resolve(answer.schema)}
+            if answer.example is not None:
+                media["example"] = answer.example
+            media_types = (answer.media_type,) if isinstance(answer.media_type, str) else answer.media_type
+            response["content"] = {media_type: dict(media) for media_type in media_types}
+        headers = {
+            **answer.headers,
+            **{k: v for k, v in (extra_headers or {}).items() if k not in answer.headers},
+        }
+        if headers:
+            response["headers"] = {
+                name: {"description": value, "schema": TEXT}
+                if isinstance(value, str)
+                else self.resolve(value)
+                for name, value in headers.items()
+            }
+        return response
+
+    def parameter(self, parameter):
+        """A parameter object; a shared one by its name, which apispec turns into its $ref."""
+        if isinstance(parameter, Component):
+            self.component(parameter)
+            return parameter.name
+        return self.resolve(parameter)
+
+    def path_parameters(self, rule, view_class):
+        """The rule's placeholders as OpenAPI path parameters, described by the view's path_parameters."""
+        described = getattr(view_class, "path_parameters", {})
         parameters = []
         for name in rule.arguments:
-            if name not in PATH_PARAMETERS:
+            if name not in described:
                 raise LookupError(
-                    f"No description of the path parameter {name!r} in phoenix.openapi.PATH_PARAMETERS"
+                    f"No description of the path parameter {name!r} of {rule.rule}: add it to "
+                    f"{view_class.__name__}.path_parameters"
                 )
-            declared = dict(PATH_PARAMETERS[name])
-            if not isinstance(declared["schema"], Mapping):
+            declared = dict(described[name])
+            if not isinstance(declared["schema"], Mapping):  # a marshmallow field
                 declared["schema"] = self.plugin.converter.field2property(declared["schema"])
             parameters.append({"in": "path", "name": name, "required": True, **declared})
         return parameters
@@ -593,43 +328,51 @@ class SpecWriter:
         """An operation's query parameters: from a marshmallow schema, or as given."""
         if query is None:
             return []
-        if isinstance(query, Schema) or (isinstance(query, type) and issubclass(query, Schema)):
+        if is_marshmallow(query):
             instance = query() if isinstance(query, type) else query
-            return self.plugin.converter.schema2parameters(instance, location="query")
+            parameters = self.plugin.converter.schema2parameters(instance, location="query")
+            for parameter in parameters:
+                # A field may name its schema, so that generators make one type of it, not one per operation.
+                declared = instance.fields.get(parameter["name"])
+                name = declared.metadata.get("openapi_schema_name") if declared else None
+                if name:
+                    parameter["schema"] = self.component(Component("schemas", name, parameter["schema"]))
+            return parameters
         return [dict(parameter) for parameter in query]
 
-    def answer(self, answer):
-        """An Answer as an OpenAPI response object."""
-        response = {"description": answer.description}
-        if answer.schema is not None:
-            media = {"schema": self.resolve(answer.schema)}
-            if answer.example is not None:
-                media["example"] = answer.example
-            response["content"] = {answer.media_type: media}
-        if answer.headers:
-            response["headers"] = {
-                name: {"description": text, "schema": TEXT} if isinstance(text, str) else dict(text)
-                for name, text in answer.headers.items()
-            }
-        return response
-
     def operation(self, rule, view_class, method, declared):
-        """One operation object: the declaration plus what the app itself knows about it."""
+        """One operation object: the declaration, its features and what the contributors add."""
+        features = list(declared.features) + decorator_features(view_class, method)
         parameters = (
-            self.path_parameters(rule)
+            self.path_parameters(rule, view_class)
             + self.query_parameters(declared.query)
-            + [dict(parameter) for parameter in declared.parameters]
+            + list(declared.parameters)
+            + [parameter for feature in features for parameter in feature.parameters]
         )
+        context = Context(rule.endpoint, method, declared, bool(parameters), declared.body is not None)
+        for contributor in self.contributors:
+            feature = contributor(context)
+            if feature is not None:
+                features.append(feature)
         answers = dict(declared.answers)
+        success_headers = {}
+        security = []
+        for feature in features:
+            for code, answer in feature.answers.items():
+                answers.setdefault(code, answer)
+            success_headers.update(feature.success_headers)
+            security.extend(requirement for requirement in feature.security if requirement not in security)
+            for name, scheme in feature.security_schemes.items():
+                self.component(Component("securitySchemes", name, scheme))
         operation = {
             "operationId": declared.operation_id or f"{method}_{rule.endpoint}",
             "summary": declared.summary,
-            "tags": [declared.tag],
+            "tags": [declared.tag.name],
         }
         if declared.description:
             operation["description"] = declared.description
         if parameters:
-            operation["parameters"] = parameters
+            operation["parameters"] = [self.parameter(parameter) for parameter in parameters]
         if declared.body is not None:
             media = {"schema": self.resolve(declared.body)}
             if declared.example is not None:
@@ -638,25 +381,12 @@ class SpecWriter:
                 "required": declared.body_required,
                 "content": {"application/json": media},
             }
-            answers.setdefault(
-                413, failure("The body is too large.", HTTP_MESSAGES[413].format(limit=MAX_BODY))
-            )
-            answers.setdefault(415, failure("The body is not sent as application/json.", HTTP_MESSAGES[415]))
-        if 400 not in answers and (parameters or declared.body is not None):
-            answers[400] = bad_request(parameters, declared.body is not None)
-        common = dict(EVERY_OPERATION)
-        if key_required(view_class, method):
-            operation["security"] = SECURITY
-            common.update(KEYED_OPERATION)
-        if rule.endpoint not in UNLIMITED_ENDPOINTS:
-            common.update(LIMITED_OPERATION)
-        if declared.uses_database:
-            common.update(DATABASE_OPERATION)
-        for code, answer in common.items():
-            answers.setdefault(code, answer)
-        operation["responses"] = {str(code): self.answer(answer) for code, answer in sorted(answers.items())}
-        if declared.tag not in self.tags:
-            self.tags.append(declared.tag)
+        operation["responses"] = {
+            str(code): self.answer(answer, success_headers if 200 <= code < 300 else None)
+            for code, answer in sorted(answers.items())
+        }
+        operation["security"] = security  # [] says it: this operation needs no key
+        self.tags.setdefault(declared.tag.name, declared.tag)
         return operation
 
     def add_rule(self, rule, view_class):
@@ -673,67 +403,91 @@ class SpecWriter:
             operations[method] = self.operation(rule, view_class, method, docs[method])
         self.spec.path(path=openapi_path(rule), operations=operations)
 
-    def to_dict(self):
+    def to_dict(self, tag_order=()):
+        """The document; tags in tag_order (the order their routes were added), descriptions included."""
         spec = self.spec.to_dict()
+        order = [name for name in tag_order if name in self.tags]
+        order += [name for name in self.tags if name not in order]
         spec["tags"] = [
-            {"name": tag, "description": TAGS[tag]} if tag in TAGS else {"name": tag} for tag in self.tags
+            {"name": name, "description": self.tags[name].description}
+            if self.tags[name].description
+            else {"name": name}
+            for name in order
         ]
-        spec["tags"].sort(key=lambda tag: list(TAGS).index(tag["name"]) if tag["name"] in TAGS else len(TAGS))
         return spec
 
 
-def bad_request(parameters, has_body):
-    """The 400 of an operation that takes parameters, a body, or both."""
-    causes = []
-    if parameters:
-        causes.append("a parameter is not valid (an unknown query parameter included)")
-    if has_body:
-        causes.append(
-            "the body is not valid JSON, not an object, or has invalid, unknown or read-only fields"
-        )
-    description = " or ".join(causes) + "; `errors` says what each field needs."
-    description = description[0].upper() + description[1:]
-    if has_body:
-        return failure(description, INVALID_EXAMPLE["message"], INVALID_EXAMPLE["errors"])
-    return failure(description, BAD_PARAMETER_EXAMPLE)
+COMPONENT_ADDERS = {
+    "schemas": "schema",
+    "responses": "response",
+    "headers": "header",
+    "securitySchemes": "security_scheme",
+}
 
 
-def without_null(property_schema):
-    """A property's schema, null no longer allowed."""
-    return {key: value for key, value in property_schema.items() if key != "nullable"}
+def decorator_features(view_class, method):
+    """The Features documented by the decorators on a resource's method (Flask-RESTful's method_decorators)."""
+    decorators = view_class.method_decorators
+    if isinstance(decorators, Mapping):
+        decorators = decorators.get(method, [])
+    return [
+        decorator.openapi
+        for decorator in decorators
+        if isinstance(getattr(decorator, "openapi", None), Feature)
+    ]
 
 
-def first_line(text):
-    """The first line of a docstring."""
-    return (text or "").strip().splitlines()[0] if text and text.strip() else ""
+@dataclass
+class SpecParts:
+    """What an app gives its spec beyond the URL map: its info and its contributors; the spec once built."""
+
+    info: dict = field(default_factory=lambda: {"title": "API", "version": "1.0.0"})
+    contributors: list[Callable] = field(default_factory=list)
+    spec: dict | None = None
 
 
-def text_rules(self, field, **kwargs):
-    """What a Text field refuses, for the spec: blank values where it trims (apispec attribute function)."""
-    if isinstance(field, Text) and field.trim:
-        return {"minLength": 1, "pattern": r"\S"}
-    return {}
+def spec_parts(app):
+    """The app's SpecParts, made on first use."""
+    return app.extensions.setdefault("phoenix.openapi", SpecParts())
 
 
-def openapi_path(rule):
-    """A werkzeug rule as an OpenAPI path: /api/records/<id> -> /api/records/{id}."""
-    return PLACEHOLDER.sub(r"{\1}", rule.rule)
+def describe(app, **info):
+    """Set the document's info: title, version, description, license, ..."""
+    spec_parts(app).info = info
+
+
+def contribute(app, contributor):
+    """Add contributor(context) -> Feature or None: something to add to each operation it applies to."""
+    spec_parts(app).contributors.append(contributor)
 
 
 def build_spec(app):
     """The OpenAPI document of app, as a dict: every URL rule, every method but HEAD and OPTIONS."""
-    writer = SpecWriter()
+    parts = spec_parts(app)
+    writer = SpecWriter(parts.info, parts.contributors)
+    rules = list(app.url_map.iter_rules())  # in the order they were added
+    tag_order = []
+    for rule in rules:
+        for operation in (getattr(view_class_of(app, rule), "docs", None) or {}).values():
+            if operation.tag.name not in tag_order:
+                tag_order.append(operation.tag.name)
     with warnings.catch_warnings():
         # apispec warns about Meta.fields; our schemas declare every field they list there.
         warnings.filterwarnings("ignore", message="Only explicitly-declared fields", category=UserWarning)
-        for rule in sorted(app.url_map.iter_rules(), key=lambda rule: (rule.rule, rule.endpoint)):
-            view = app.view_functions[rule.endpoint]
-            writer.add_rule(rule, getattr(view, "view_class", view))
-        return writer.to_dict()
+        for rule in sorted(rules, key=lambda rule: (rule.rule, rule.endpoint)):
+            writer.add_rule(rule, view_class_of(app, rule))
+        return writer.to_dict(tag_order)
+
+
+def view_class_of(app, rule):
+    """The resource class behind a rule (or its view function)."""
+    view = app.view_functions[rule.endpoint]
+    return getattr(view, "view_class", view)
 
 
 def spec_for(app):
     """The app's OpenAPI document, built once (the URL map does not change once the app is made)."""
-    if "phoenix.openapi" not in app.extensions:
-        app.extensions["phoenix.openapi"] = build_spec(app)
-    return app.extensions["phoenix.openapi"]
+    parts = spec_parts(app)
+    if parts.spec is None:
+        parts.spec = build_spec(app)
+    return parts.spec

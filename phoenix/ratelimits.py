@@ -17,6 +17,8 @@ from flask import current_app, g, request
 from flask_limiter import Limit, Limiter
 
 from phoenix.auth import request_key
+from phoenix.errors import HTTP_MESSAGES, RETRY_AFTER, error_answer
+from phoenix.openapi import SECONDS, Feature, contribute, shared_answer, shared_header
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 KEY_CREATION_ENDPOINTS = frozenset({"keys", "legacy_generate_key"})
@@ -69,6 +71,7 @@ def register_rate_limits(app):
     Each app gets its own Limiter: Flask-Limiter keeps its storage and settings on the instance, so one
     module-level instance would let the last app built in a process (the tests build many) set them all.
     """
+    contribute(app, document_limits)  # the spec is the same whether limits are on or off here
     if not app.config["RATELIMIT_ENABLED"]:
         return None
     limiter = Limiter(
@@ -85,3 +88,31 @@ def register_rate_limits(app):
     )
     limiter.init_app(app)
     return limiter
+
+
+# The docs of the limits: the 429 of every route they cover.
+RATE_LIMITED = shared_answer(
+    "RateLimited",
+    error_answer(
+        "Too many requests from this client (or, for a signed write, this key): wait Retry-After seconds.",
+        HTTP_MESSAGES[429].format(limit="600 per 1 minute"),
+        headers={
+            "Retry-After": RETRY_AFTER,
+            "X-RateLimit-Limit": shared_header(
+                "X-RateLimit-Limit", "How many requests the limit allows a window.", SECONDS, True
+            ),
+            "X-RateLimit-Remaining": shared_header(
+                "X-RateLimit-Remaining", "How many are left in this window: 0.", SECONDS, True
+            ),
+            "X-RateLimit-Reset": shared_header(
+                "X-RateLimit-Reset", "When the window ends, as a Unix time.", SECONDS, True
+            ),
+        },
+    ),
+)
+LIMITED = Feature(answers={429: RATE_LIMITED})
+
+
+def document_limits(context):
+    """The 429 of every operation the limits cover (a spec contributor, phoenix.openapi)."""
+    return None if context.endpoint in UNLIMITED_ENDPOINTS else LIMITED

@@ -13,6 +13,8 @@ from phoenix.models import AuthenticationKey, Game, Record
 READ_ONLY_MESSAGE = "Read-only field: the server sets it."
 AT_LEAST_ONE_RECORD_FIELD = "Please populate atleast one field into the record and try again!"
 AT_LEAST_ONE_FIELD = "Send at least one field to change."
+# The years a game may have, written once: the schema checks them, the docs and the landing page say them.
+FIRST_YEAR, LAST_YEAR = 1950, 2100
 
 USERNAME_RULE = "Use 1 to 64 letters, digits, '_', '.' or '-'."
 
@@ -65,6 +67,10 @@ class Text(fields.String):
                 raise self.make_error("blank")
         return value
 
+    def openapi_properties(self):
+        """What it refuses, for the spec: blank values where it trims."""
+        return {"minLength": 1, "pattern": r"\S"} if self.trim else {}
+
 
 class WholeMatch(validate.Regexp):
     """A regular expression that the whole value must match.
@@ -84,6 +90,10 @@ class UTCTimestamp(fields.Field):
 
     def _serialize(self, value, attr, obj, **kwargs):
         return None if value is None else value.isoformat(timespec="microseconds")
+
+    def openapi_properties(self):
+        """Its JSON Schema, for the spec (phoenix.openapi asks each field)."""
+        return {"type": "string", "format": "date-time"}
 
 
 class JSONConverter(ModelConverter):
@@ -174,7 +184,7 @@ class RecordSchema(NeedsAValue, StampedSchema):
 
 
 class GameSchema(StampedSchema):
-    """A game: every field required, strings trimmed and non-blank, year 1950 to 2100."""
+    """A game: every field required, strings trimmed and non-blank, year within FIRST_YEAR and LAST_YEAR."""
 
     class Meta(BaseSchema.Meta):
         model = Game
@@ -187,7 +197,7 @@ class GameSchema(StampedSchema):
     platform = ma.auto_field(trim=True)
     publisher = ma.auto_field(trim=True)
     genre = ma.auto_field(trim=True)
-    year = ma.auto_field(validate=validate.Range(min=1950, max=2100))
+    year = ma.auto_field(validate=validate.Range(min=FIRST_YEAR, max=LAST_YEAR))
 
 
 class KeyLifetimeField(JSONInteger):

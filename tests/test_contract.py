@@ -8,7 +8,7 @@ replays and 422s), and arrays for the bulk creates.
 
 Rate limits are off here, as the app fixture has them unless app_config turns them on (thousands of
 requests from one client would otherwise be mostly 429s); the 429s, and the 503s of a database outage,
-are held to the spec in tests/test_openapi.py.
+are held to the spec in tests/test_openapi_conformance.py.
 
 Not checked: that every request the spec allows succeeds (positive_data_acceptance). Some cannot: the
 Project Phoenix "forgot the number" routes only ever answer 400, a cursor is any string to the spec but

@@ -4,7 +4,8 @@ from flask_restful import Api
 
 from phoenix.errors import render_error
 from phoenix.jsonio import json_response
-from phoenix.resources.docs import ApiDocs, Landing, OpenApiSpec, StaticFile, SwaggerUiFile
+from phoenix.openapi import describe
+from phoenix.resources.docs import API_INFO, ApiDocs, Landing, OpenApiSpec, StaticFile, SwaggerUiFile
 from phoenix.resources.games import GameHistory, GameItem, GameList
 from phoenix.resources.health import Health, Ready
 from phoenix.resources.keys import KeyList, KeyRotation, OwnKey
@@ -68,7 +69,8 @@ def register_resources(app):
     api.add_resource(Health, "/health", endpoint="health")
     api.add_resource(Ready, "/health/ready", endpoint="ready")
 
-    # The pages and the spec (phoenix/openapi.py writes it from the resources' docs).
+    # The pages and the spec (phoenix/openapi.py writes it from the resources' docs and the features').
+    describe(app, **API_INFO)
     api.add_resource(Landing, "/", endpoint="landing")
     api.add_resource(ApiDocs, "/api/docs", endpoint="docs")
     api.add_resource(OpenApiSpec, "/api/openapi.json", endpoint="openapi")

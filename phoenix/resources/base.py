@@ -1,4 +1,8 @@
-"""The machinery that records and games share: reading input, finding, creating, changing, removing."""
+"""The machinery that records and games share: reading input, finding, creating, changing, removing; and its docs.
+
+A Collection is the data that makes records and games differ; its `docs` are the named schemas of its
+bodies, and collection_docs, item_docs and history_docs describe the operations of its three URLs.
+"""
 
 from dataclasses import dataclass
 from functools import cached_property
@@ -10,19 +14,27 @@ from flask_restful import Resource
 from sqlalchemy import bindparam, insert, select
 
 from phoenix.auth import require_api_key, stamp_modification
-from phoenix.concurrency import etag, not_modified, require_current_version
+from phoenix.concurrency import (
+    ETAG,
+    READS_VERSION,
+    WRITES_VERSION,
+    etag,
+    not_modified,
+    require_current_version,
+)
 from phoenix.database import autocommit, connection, write_transaction
-from phoenix.errors import NOT_JSON, ApiError
+from phoenix.errors import INVALID_ID, NOT_JSON, ApiError, error_answer
 from phoenix.extensions import db
 from phoenix.history import HISTORY, history_of, record_change, record_creations, record_removal, snapshot
-from phoenix.idempotency import idempotent
+from phoenix.idempotency import IDEMPOTENT, idempotent
+from phoenix.jsonio import envelope, success
 from phoenix.listing import Listing, link_header, list_page, next_link
 from phoenix.models import MAX_ID
-from phoenix.schemas import dumper, history_schema, row_dumper
+from phoenix.openapi import NULLABLE_TEXT, TEXT, Answer, Operation, Tag, array_of, header, schema
+from phoenix.schemas import HistorySchema, NeedsAValue, dumper, history_schema, row_dumper
 
 MAX_BULK = 1000
 EMPTY_BODY = "The request body is empty: send a JSON object."
-NOT_AN_ID = "The id must be a whole number, like 5."
 
 
 @dataclass(frozen=True)
@@ -35,6 +47,17 @@ class Collection:
     plural: str
     not_found: str
     listing: Listing  # what its list filters and sorts on
+    description: str  # one line about it: the spec's tag, the landing page
+
+    @cached_property
+    def tag(self):
+        """The spec's group of this collection's operations."""
+        return Tag(self.plural.title(), self.description)
+
+    @cached_property
+    def docs(self):
+        """The named schemas of its bodies, for the spec (CollectionDocs)."""
+        return CollectionDocs(self)
 
     @cached_property
     def dump(self):
@@ -57,6 +80,231 @@ class Collection:
         """SELECT the item's columns by id: a Row, lighter than an ORM object, for reads."""
         table = self.model.__table__
         return select(*table.columns).where(table.c.id == bindparam("id"))
+
+
+# The docs of the machinery above: what the bodies are and what each operation does.
+
+ID = {
+    "description": "The item's id: a whole number.",
+    "schema": {"type": "integer", "minimum": 1},
+    "example": 1,
+}
+STAMP = "2026-11-22T01:02:03.456789+00:00"
+LINKS = schema(
+    "Links",
+    {
+        "type": "object",
+        "description": "Where the next page is.",
+        "required": ["next"],
+        "properties": {
+            "next": {**NULLABLE_TEXT, "description": "The next page's URL; null on the last page."}
+        },
+        "additionalProperties": False,
+    },
+)
+NEXT_CURSOR = {**NULLABLE_TEXT, "description": "The cursor of the next page; null on the last page."}
+TOTAL = {
+    "type": "integer",
+    "minimum": 0,
+    "description": "How many items the filters keep (with count=exact).",
+}
+
+
+def next_page_header(what):
+    """The Link header of a page."""
+    return {"Link": f'The next page, as `<url>; rel="next"`, when more {what} remain.'}
+
+
+def page_envelope(name, part, items, countable=False):
+    """The named schema of a page: {status, <part>: [items], next_cursor, links}, and total if countable."""
+    extra = {"total": TOTAL} if countable else {}
+    return envelope(
+        name,
+        optional=tuple(extra),
+        description=f"A page of {part}.",
+        **{part: array_of(items)},
+        next_cursor=NEXT_CURSOR,
+        links=LINKS,
+        **extra,
+    )
+
+
+HISTORY_PAGE = page_envelope("HistoryPage", "history", HistorySchema)
+
+
+class CollectionDocs:
+    """The named schemas of a collection's bodies: Record, RecordInput, RecordPatch, RecordEnvelope, ..."""
+
+    def __init__(self, collection):
+        name, what = collection.singular.capitalize(), collection.description
+        self.collection = collection
+        self.item = schema(name, lambda writer: self.output(writer, what))
+        self.input = schema(f"{name}Input", lambda writer: self.writable(writer, what, partial=False))
+        self.patch = schema(f"{name}Patch", lambda writer: self.writable(writer, what, partial=True))
+        self.envelope = envelope(
+            f"{name}Envelope",
+            optional=("message",),
+            description=f"One {collection.singular}; on removal, with a message.",
+            **{collection.singular: self.item},
+            message=TEXT,
+        )
+        self.batch = envelope(
+            f"{name}Batch",
+            description=f"The {collection.plural} of a bulk create, in the order sent.",
+            **{collection.plural: array_of(self.item)},
+        )
+        self.page = page_envelope(f"{name}Page", collection.plural, self.item, countable=True)
+
+    def output(self, writer, what):
+        """An item in answers: every field, always there (null when unset)."""
+        component = writer.json_schema(self.collection.schema)
+        component["description"] = what
+        component["required"] = list(component["properties"])
+        return component
+
+    def writable(self, writer, what, partial):
+        """An item in bodies: the writable fields; PATCH (partial) any of them, at least one."""
+        schema_class = type(self.collection.schema)
+        component = writer.json_schema(
+            schema_class(only=tuple(self.collection.schema.load_fields), partial=partial)
+        )
+        if partial:
+            component["minProperties"] = 1  # BaseSchema.require_a_change
+            component["description"] = f"{what} Send at least one field; null clears one."
+        elif isinstance(self.collection.schema, NeedsAValue):
+            # One model for generators: the rule ("at least one field with a value") is said, and checked by
+            # the API; a JSON Schema anyOf of four would make four.
+            component["minProperties"] = 1
+            component["description"] = f"{what} At least one field must have a value (not null)."
+        else:
+            component["description"] = what
+        return component
+
+    def example(self, example, id=1):
+        """An item as an answer shows it: a request example, with what the server adds."""
+        return {
+            "id": id,
+            **example,
+            "creationdate": STAMP,
+            "lastmodificationdate": STAMP,
+            "lastmodifiedby": "sumit",
+        }
+
+
+def not_found(collection):
+    """The 404 of an item route."""
+    return error_answer(f"There is no {collection.singular} with that id.", collection.not_found)
+
+
+def collection_docs(collection, example):
+    """The operations of a collection's URL (/api/records): list, create. example: a README body."""
+    singular, plural, docs = collection.singular, collection.plural, collection.docs
+    return {
+        "get": Operation(
+            summary=f"List {plural}",
+            tag=collection.tag,
+            description=f"{plural.title()} one page at a time, in the order of `sort` (default: by id; "
+            "`-` for descending, `id` breaks ties), narrowed by the filters; the next page is at "
+            "`links.next` (and in the `Link` header), and `next_cursor` is null on the last page. "
+            "`count=exact` adds `total`. Any other query parameter, or a bad value, is a 400.",
+            # The very schema that reads the listing's query parameters: one parameter a field.
+            query=collection.listing.parameters,
+            answers={200: Answer(f"A page of {plural}.", docs.page, headers=next_page_header(plural))},
+        ),
+        "post": Operation(
+            summary=f"Create a {singular}, or up to {MAX_BULK} at once",
+            tag=collection.tag,
+            description=f"Stamped with the key's username (`lastmodifiedby`). An array of 1 to {MAX_BULK} "
+            f"{plural} is created all or nothing: if one is invalid, nothing is, and `errors` names each "
+            "bad one by its index. With an `Idempotency-Key`, a retry creates nothing again.",
+            body={"oneOf": [docs.input, array_of(docs.input, minItems=1, maxItems=MAX_BULK)]},
+            example=example,
+            features=(IDEMPOTENT,),
+            answers={
+                201: Answer(
+                    f"The {singular} as stored (with its URL and ETag); for an array, the {plural}.",
+                    {"oneOf": [docs.envelope, docs.batch]},
+                    headers={
+                        "Location": f"The new {singular}'s URL (one {singular} only).",
+                        "ETag": header("Its version (one only).", required=False),
+                    },
+                ),
+            },
+        ),
+    }
+
+
+def item_docs(collection, example, patch_example):
+    """The operations of an item's URL (/api/records/<id>): read, replace, change, remove."""
+    singular, plural, docs = collection.singular, collection.plural, collection.docs
+    one = Answer(f"The {singular}.", docs.envelope, headers={"ETag": ETAG})
+    written = {200: one, 404: not_found(collection)}
+    return {
+        "get": Operation(
+            summary=f"Read a {singular}",
+            tag=collection.tag,
+            features=(READS_VERSION,),
+            answers={200: one, 404: not_found(collection)},
+        ),
+        "put": Operation(
+            summary=f"Replace a {singular}",
+            tag=collection.tag,
+            description="Every field is replaced: fields left out become null.",
+            body=docs.input,
+            example=example,
+            features=(WRITES_VERSION,),
+            answers=written,
+        ),
+        "patch": Operation(
+            summary=f"Change some fields of a {singular}",
+            tag=collection.tag,
+            description="Only the fields sent change; `null` clears a field.",
+            body=docs.patch,
+            example=patch_example,
+            features=(WRITES_VERSION,),
+            answers=written,
+        ),
+        "delete": Operation(
+            summary=f"Remove a {singular}",
+            tag=collection.tag,
+            description=f"Its history stays: `GET /api/{plural}/{{id}}/history` still answers.",
+            features=(WRITES_VERSION,),
+            answers={
+                **written,
+                200: Answer(
+                    f"The {singular} as it was.",
+                    docs.envelope,
+                    success(
+                        **{singular: docs.example(example)},
+                        message=removed_message(collection, 1),
+                    ),
+                ),
+            },
+        ),
+    }
+
+
+def history_docs(collection):
+    """The operation of an item's history URL (/api/records/<id>/history)."""
+    return {
+        "get": Operation(
+            summary=f"The history of a {collection.singular}",
+            tag=collection.tag,
+            description="Every change, oldest first, one page at a time (as the lists are paged); "
+            f"`changes` holds each field that changed as `[old, new]`. It still answers after the "
+            f"{collection.singular} is removed; 404 only for an id that never was.",
+            query=HISTORY.parameters,
+            answers={
+                200: Answer("A page of changes.", HISTORY_PAGE, headers=next_page_header("changes")),
+                404: not_found(collection),
+            },
+        ),
+    }
+
+
+def removed_message(collection, item_id):
+    """What a DELETE answers beside the item as it was."""
+    return f"The {collection.singular} {item_id} has been removed."
 
 
 def read_json_body(allow_array=False):
@@ -91,7 +339,7 @@ def whole_number(raw, maximum):
     return int(digits)
 
 
-def item_id_or_404(collection, raw_id, message=NOT_AN_ID):
+def item_id_or_404(collection, raw_id, message=INVALID_ID):
     """The integer id in a URL; 400 (with message) if it is not a number, 404 if no item could have it."""
     if not (raw_id.isascii() and raw_id.isdigit()):
         raise ApiError(400, message, {"id": ["Not a valid integer."]})
@@ -189,12 +437,11 @@ class CollectionResource(Resource):
         collection = self.collection
         page = list_page(collection.listing)
         link = next_link(page.next_cursor, collection.plural)
-        body = {
-            "status": "success",
-            collection.plural: [collection.dump_row(row) for row in page.rows],
-            "next_cursor": page.next_cursor,
-            "links": {"next": link},
-        }
+        body = success(
+            **{collection.plural: [collection.dump_row(row) for row in page.rows]},
+            next_cursor=page.next_cursor,
+            links={"next": link},
+        )
         if page.total is not None:
             body["total"] = page.total
         return body, 200, link_header(link)
@@ -209,14 +456,10 @@ class CollectionResource(Resource):
             if not 1 <= len(data) <= MAX_BULK:
                 raise ApiError(400, f"Send from 1 to {MAX_BULK} items in one array.")
             items = create_items(collection, data, many=True)
-            return (
-                {"status": "success", collection.plural: [collection.dump(item) for item in items]},
-                201,
-                {},
-            )
+            return success(**{collection.plural: [collection.dump(item) for item in items]}), 201, {}
         item = create_item(collection, data)
         location = url_for(collection.singular, id=item.id)
-        body = {"status": "success", collection.singular: collection.dump(item)}
+        body = success(**{collection.singular: collection.dump(item)})
         return body, 201, {"Location": location, "ETag": etag(item)}
 
 
@@ -227,13 +470,14 @@ class ItemResource(Resource):
     """
 
     collection: Collection
+    path_parameters = {"id": ID}
     method_decorators = {
         "get": [autocommit],
         **{name: [write_transaction, require_api_key] for name in ("put", "patch", "delete")},
     }
 
     def item_answer(self, item, message=None):
-        body = {"status": "success", self.collection.singular: self.collection.dump(item)}
+        body = success(**{self.collection.singular: self.collection.dump(item)})
         if message:
             body["message"] = message
         return body, 200, {"ETag": etag(item)}
@@ -263,7 +507,7 @@ class ItemResource(Resource):
         collection = self.collection
         item = get_or_404(collection, id, for_update=True)
         require_current_version(item, collection.singular)
-        body, status, _ = self.item_answer(item, f"The {collection.singular} {item.id} has been removed.")
+        body, status, _ = self.item_answer(item, removed_message(collection, item.id))
         delete_item(collection, item)
         return body, status
 
@@ -272,6 +516,7 @@ class HistoryResource(Resource):
     """GET /api/<collection>/<id>/history: every change, oldest first, paged; kept after removal."""
 
     collection: Collection
+    path_parameters = {"id": ID}
     method_decorators = [autocommit]
     dump_entry = staticmethod(dumper(history_schema))
 
@@ -282,10 +527,9 @@ class HistoryResource(Resource):
         if not page.rows and "cursor" not in request.args:
             raise ApiError(404, collection.not_found)
         link = next_link(page.next_cursor, f"{collection.singular}_history", id=item_id)
-        body = {
-            "status": "success",
-            "history": [self.dump_entry(row) for row in page.rows],
-            "next_cursor": page.next_cursor,
-            "links": {"next": link},
-        }
+        body = success(
+            history=[self.dump_entry(row) for row in page.rows],
+            next_cursor=page.next_cursor,
+            links={"next": link},
+        )
         return body, 200, link_header(link)

@@ -11,11 +11,32 @@ from flask import current_app, make_response, render_template, request, send_fro
 from flask_restful import Resource
 from swagger_ui_bundle import swagger_ui_path
 
-from phoenix.errors import HTTP_MESSAGES, ApiError
+from phoenix.errors import HTTP_MESSAGES, ApiError, error_answer
 from phoenix.jsonio import json_response
-from phoenix.openapi import Answer, Operation, failure, spec_for
+from phoenix.openapi import Answer, Operation, Tag, schema, spec_for
 from phoenix.resources.games import GAMES
 from phoenix.resources.records import RECORDS
+
+# What the spec says of Phoenix as a whole (phoenix.openapi.describe).
+API_INFO = {
+    "title": "Phoenix",
+    "version": "1.0.0",
+    "description": (
+        "A JSON REST API in which scripted clients keep two collections, **records** and **games**. "
+        "Reads are public; every write is signed with an API key that a client makes for itself "
+        "(`POST /api/keys`), sent as the `api-key` header or as `Authorization: Bearer <key>`, and "
+        "stamps the item with the key's username (`lastmodifiedby`). Every failure is JSON: "
+        '`{"status": "failed", "message": ..., "code"?: ..., "errors"?: {field: [messages]}}`.\n\n'
+        "Items carry a version as a strong `ETag`: send it back in `If-Match` to write only over the "
+        "version you read (412 otherwise), or in `If-None-Match` to read only what changed (304). "
+        "Creates take an `Idempotency-Key` so that a retry never creates twice. Requests are rate "
+        "limited (429 with `Retry-After`; every limited answer carries `X-RateLimit-Limit`, "
+        "`X-RateLimit-Remaining` and `X-RateLimit-Reset`), and a database outage is a 503 with "
+        "`Retry-After`, never a 500."
+    ),
+    # As setup.cfg says.
+    "license": {"name": "MIT", "url": "https://opensource.org/license/mit"},
+}
 
 STATIC_FOLDER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")
 # The files of Swagger UI that /api/docs loads; nothing else of the package is served.
@@ -44,13 +65,18 @@ PAGE_HEADERS = {
 
 HTML = {"type": "string"}
 FILE = {"type": "string", "format": "binary"}
-NO_FILE = failure("There is no such file.", HTTP_MESSAGES[404])
-
-# The two collections on the landing page, each with a line about it (its fields come from its schema).
-LANDING_COLLECTIONS = (
-    (RECORDS, "Free-form measurements: a timestamp, a string, a number and a boolean, each optional."),
-    (GAMES, "A video-game catalogue: every field required, the year from 1950 to 2100."),
+# What the files served here are: stylesheets, scripts (by either name) and icons.
+FILE_TYPES = ("text/css", "text/javascript", "application/javascript", "image/png", "image/svg+xml")
+NO_FILE = error_answer("There is no such file.", HTTP_MESSAGES[404])
+TAG = Tag("Docs", "This reference, the landing page and the files they load.")
+FILENAME = {"filename": {"description": "The file's name.", "schema": {"type": "string"}}}
+OPENAPI_DOCUMENT = schema(
+    "OpenApiDocument",
+    {"type": "object", "description": "An OpenAPI 3.0 document.", "additionalProperties": True},
 )
+
+# The two collections on the landing page, each with its description (its fields come from its schema).
+LANDING_COLLECTIONS = (RECORDS, GAMES)
 
 
 def page(template, **context):
@@ -65,7 +91,7 @@ def page_docs(summary, description):
     return {
         "get": Operation(
             summary=summary,
-            tag="Docs",
+            tag=TAG,
             answers={200: Answer(description, HTML, media_type="text/html")},
             uses_database=False,
         )
@@ -77,8 +103,11 @@ def file_docs(summary):
     return {
         "get": Operation(
             summary=summary,
-            tag="Docs",
-            answers={200: Answer("The file, with its own media type.", FILE, media_type="*/*"), 404: NO_FILE},
+            tag=TAG,
+            answers={
+                200: Answer("The file, with its own media type.", FILE, media_type=FILE_TYPES),
+                404: NO_FILE,
+            },
             uses_database=False,
         )
     }
@@ -108,9 +137,9 @@ class OpenApiSpec(Resource):
     docs = {
         "get": Operation(
             summary="The OpenAPI document",
-            tag="Docs",
+            tag=TAG,
             description="Generated from the URL map, the resources and the marshmallow schemas.",
-            answers={200: Answer("This document.", {"type": "object"})},
+            answers={200: Answer("This document.", OPENAPI_DOCUMENT)},
             uses_database=False,
         )
     }
@@ -123,6 +152,7 @@ class OpenApiSpec(Resource):
 class StaticFile(Resource):
     """GET /static/<filename>: the landing page's stylesheet, Swagger UI's start-up script, the icon."""
 
+    path_parameters = FILENAME
     docs = file_docs("A file of the landing page or of this reference")
 
     def get(self, filename):
@@ -132,6 +162,7 @@ class StaticFile(Resource):
 class SwaggerUiFile(Resource):
     """GET /api/docs/<filename>: Swagger UI's own files, from the swagger-ui-bundle package."""
 
+    path_parameters = FILENAME
     docs = file_docs("A file of Swagger UI")
 
     def get(self, filename):

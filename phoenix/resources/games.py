@@ -2,9 +2,16 @@
 
 from phoenix.listing import Listing, bounds, contains, equals, equals_folded
 from phoenix.models import Game, folded, plain
-from phoenix.openapi import collection_docs, history_docs, item_docs
-from phoenix.resources.base import Collection, CollectionResource, HistoryResource, ItemResource
-from phoenix.schemas import game_schema
+from phoenix.resources.base import (
+    Collection,
+    CollectionResource,
+    HistoryResource,
+    ItemResource,
+    collection_docs,
+    history_docs,
+    item_docs,
+)
+from phoenix.schemas import FIRST_YEAR, LAST_YEAR, game_schema
 
 GAMES = Collection(
     model=Game,
@@ -12,6 +19,7 @@ GAMES = Collection(
     singular="game",
     plural="games",
     not_found="The game does not exist! Please try a different game number!",
+    description=f"A video-game catalogue: every field required, the year from {FIRST_YEAR} to {LAST_YEAR}.",
     listing=Listing(
         name="games",
         model=Game,

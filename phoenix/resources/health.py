@@ -4,7 +4,18 @@ from flask_restful import Resource
 from sqlalchemy import text
 
 from phoenix.extensions import db
-from phoenix.openapi import TEXT, Answer, Operation, success
+from phoenix.jsonio import MESSAGE, envelope, success
+from phoenix.openapi import TEXT, Answer, Operation, Tag
+
+TAG = Tag("Health", "For load balancers and orchestrators.")
+RUNNING = success(message="Phoenix is running.")
+READY = success(message="Phoenix is ready.", database="ok")
+READINESS = envelope(
+    "Readiness",
+    description="The process runs and the database answers.",
+    message=TEXT,
+    database={"type": "string", "enum": ["ok"]},
+)
 
 
 class Health(Resource):
@@ -13,20 +24,14 @@ class Health(Resource):
     docs = {
         "get": Operation(
             summary="Liveness",
-            tag="Health",
-            answers={
-                200: Answer(
-                    "The process runs.",
-                    success(message=TEXT),
-                    {"status": "success", "message": "Phoenix is running."},
-                )
-            },
+            tag=TAG,
+            answers={200: Answer("The process runs.", MESSAGE, RUNNING)},
             uses_database=False,
         )
     }
 
     def get(self):
-        return {"status": "success", "message": "Phoenix is running."}
+        return RUNNING
 
 
 class Ready(Resource):
@@ -35,18 +40,12 @@ class Ready(Resource):
     docs = {
         "get": Operation(
             summary="Readiness",
-            tag="Health",
+            tag=TAG,
             description="503 (with Retry-After) while the database cannot be reached.",
-            answers={
-                200: Answer(
-                    "The database answers too.",
-                    success(message=TEXT, database={"type": "string", "enum": ["ok"]}),
-                    {"status": "success", "message": "Phoenix is ready.", "database": "ok"},
-                )
-            },
+            answers={200: Answer("The database answers too.", READINESS, READY)},
         )
     }
 
     def get(self):
         db.session.execute(text("SELECT 1"))
-        return {"status": "success", "message": "Phoenix is ready.", "database": "ok"}
+        return READY

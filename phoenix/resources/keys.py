@@ -13,8 +13,9 @@ from phoenix.auth import (
     rotate_key,
 )
 from phoenix.database import write_transaction
-from phoenix.errors import ApiError
-from phoenix.openapi import TEXT, Answer, Operation, failure, header, success
+from phoenix.errors import ApiError, error_answer
+from phoenix.jsonio import envelope, success
+from phoenix.openapi import TEXT, Answer, Operation, Tag, header
 from phoenix.resources.base import read_json_body
 from phoenix.schemas import KeySchema, key_request_schema, key_rotation_schema, key_schema
 
@@ -28,48 +29,58 @@ SHOWN_ONCE = "The new key: shown this once, so keep it."
 # The key is shown once; no cache or proxy may keep a copy.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
-# A new key: shown once, in the answer that makes it.
-NEW_KEY = {
-    "type": "string",
-    "description": "The key itself: shown this once. Send it as `api-key` or `Authorization: Bearer`.",
-    "pattern": f"^{KEY_FORMAT.pattern}$",
-}
-NEW_KEY_EXAMPLE = {
-    "status": "success",
+# The docs of these routes: the bodies (a new key; the calling key) and what making a key may answer.
+TAG = Tag("Keys", "Self-service API keys. A key is shown once, in the answer that creates it.")
+KEY_MADE = envelope(
+    "KeyCreated",
+    KeySchema,
+    description="A new key: shown this once, in the answer that makes it.",
+    api_key={
+        "type": "string",
+        "description": "The key itself: shown this once. Send it as `api-key` or `Authorization: Bearer`.",
+        "pattern": f"^{KEY_FORMAT.pattern}$",
+    },
+    message=TEXT,
+)
+OWN_KEY = envelope("OwnKey", description="The calling key; never its secret.", key=KeySchema)
+KEY_ENDED = envelope("KeyRevoked", description="The key, now revoked.", key=KeySchema, message=TEXT)
+KEY_EXAMPLE = {
     "username": "sumit",
     "prefix": "phx_3f9a0c1d2e4b5a69",
     "created_on": "2026-11-22T01:02:03.456789+00:00",
     "last_used_at": None,
     "expires_at": None,
-    "api_key": "phx_3f9a0c1d2e4b5a69_Xq7bJ9mL0x2c7vYkQ1sWdE8rT5uZ3aNfGh4Kp6Rt8Vw",
-    "message": KEY_CREATED,
 }
+NEW_KEY_EXAMPLE = success(
+    **KEY_EXAMPLE,
+    api_key="phx_3f9a0c1d2e4b5a69_Xq7bJ9mL0x2c7vYkQ1sWdE8rT5uZ3aNfGh4Kp6Rt8Vw",
+    message=KEY_CREATED,
+)
 NOT_CACHED = {"Cache-Control": header("`no-store`: no cache or proxy may keep the key.", required=True)}
 
 
 def new_key_answer(description, message, **headers):
     """The 201 that carries a new key."""
     return Answer(
-        description,
-        success(KeySchema, api_key=NEW_KEY, message=TEXT),
-        {**NEW_KEY_EXAMPLE, "message": message},
-        headers={**NOT_CACHED, **headers},
+        description, KEY_MADE, {**NEW_KEY_EXAMPLE, "message": message}, headers={**NOT_CACHED, **headers}
     )
 
 
 # What a key request may answer, for the docs of every route that makes keys.
 KEY_ANSWERS = {
     201: new_key_answer(SHOWN_ONCE, KEY_CREATED),
-    403: failure(
+    403: error_answer(
         "Registration is closed: only the operator makes keys (`flask keys create`).", REGISTRATION_CLOSED
     ),
-    409: failure("The username is taken, whatever its case (revoked keys' names included).", USERNAME_TAKEN),
+    409: error_answer(
+        "The username is taken, whatever its case (revoked keys' names included).", USERNAME_TAKEN
+    ),
 }
 
 
 def key_shown_once(row, key, message):
     """The body that carries a new key: the only time it is shown."""
-    return {"status": "success", **key_schema.dump(row), "api_key": key, "message": message}
+    return success(**key_schema.dump(row), api_key=key, message=message)
 
 
 def key_created(data):
@@ -88,7 +99,7 @@ class KeyList(Resource):
     docs = {
         "post": Operation(
             summary="Create an API key",
-            tag="Keys",
+            tag=TAG,
             description="Usernames are unique whatever their case (`Sumit` is taken once `sumit` is). "
             "`expires_in_days` sets the key's lifetime (at most the server's `PHOENIX_KEY_MAX_AGE_DAYS`, "
             "which is also the default; without it, keys live until revoked).",
@@ -109,39 +120,31 @@ class OwnKey(Resource):
     docs = {
         "get": Operation(
             summary="Show the calling key",
-            tag="Keys",
+            tag=TAG,
             description="The key that signs this request: its username, prefix and dates; never the key itself.",
-            answers={200: Answer("The calling key.", success(key=KeySchema))},
+            answers={200: Answer("The calling key.", OWN_KEY)},
         ),
         "delete": Operation(
             summary="Revoke the calling key",
-            tag="Keys",
+            tag=TAG,
             description="It stops working from the next request, on every server. The username stays taken, "
             "so that nobody else can sign as it.",
             answers={
                 200: Answer(
                     "The key, now revoked.",
-                    success(key=KeySchema, message=TEXT),
-                    {
-                        "status": "success",
-                        "message": REVOKE_CONFIRMED.format(username="sumit"),
-                        "key": {k: NEW_KEY_EXAMPLE[k] for k in key_schema.fields},
-                    },
+                    KEY_ENDED,
+                    success(message=REVOKE_CONFIRMED.format(username="sumit"), key=KEY_EXAMPLE),
                 )
             },
         ),
     }
 
     def get(self):
-        return {"status": "success", "key": key_schema.dump(g.api_key)}
+        return success(key=key_schema.dump(g.api_key))
 
     def delete(self):
         row = revoke_key(g.api_key)
-        return {
-            "status": "success",
-            "message": REVOKE_CONFIRMED.format(username=row.username),
-            "key": key_schema.dump(row),
-        }
+        return success(message=REVOKE_CONFIRMED.format(username=row.username), key=key_schema.dump(row))
 
 
 class KeyRotation(Resource):
@@ -151,7 +154,7 @@ class KeyRotation(Resource):
     docs = {
         "post": Operation(
             summary="Rotate the calling key",
-            tag="Keys",
+            tag=TAG,
             description="A new key for the same username; the old one stops working from the next request. "
             "The body is optional: without one, the new key gets the default lifetime.",
             body=key_rotation_schema,
@@ -163,7 +166,9 @@ class KeyRotation(Resource):
                     KEY_ROTATED,
                     Location=header("`/api/keys/me`, where the key can be seen.", required=True),
                 ),
-                409: failure("Another request rotated or revoked this key meanwhile.", CONCURRENT_CHANGE),
+                409: error_answer(
+                    "Another request rotated or revoked this key meanwhile.", CONCURRENT_CHANGE
+                ),
             },
         )
     }

@@ -4,23 +4,14 @@ from flask_restful import Resource
 
 from phoenix.auth import require_api_key
 from phoenix.database import autocommit, write_transaction
-from phoenix.errors import ApiError
-from phoenix.idempotency import idempotent
+from phoenix.errors import ApiError, error_answer
+from phoenix.idempotency import IDEMPOTENT, idempotent
+from phoenix.jsonio import MESSAGE, envelope, success
 from phoenix.listing import Listing, link_header, list_page, next_link
 from phoenix.models import Record
-from phoenix.openapi import (
-    IDEMPOTENCY_KEY,
-    KEY_REUSED,
-    REPLAYED,
-    TEXT,
-    Answer,
-    Item,
-    Operation,
-    array_of,
-    failure,
-    success,
-)
+from phoenix.openapi import TEXT, Answer, Operation, Tag, schema
 from phoenix.resources.base import (
+    ID,
     create_item,
     delete_item,
     get_or_404,
@@ -30,7 +21,7 @@ from phoenix.resources.base import (
 )
 from phoenix.resources.keys import KEY_ANSWERS, key_created
 from phoenix.resources.records import EXAMPLE, PATCH_EXAMPLE, RECORD_NOT_FOUND, RECORDS
-from phoenix.schemas import USERNAME_RULE
+from phoenix.schemas import USERNAME_RULE, KeyRequestSchema
 
 FORGOT_USERNAME = "Oops! You forgot to add a username after! Please specify a username and try again!"
 FORGOT_NUMBER = "Oops! You forgot to add a number after! Please specify a number and try again!"
@@ -42,11 +33,32 @@ LEGACY_LIST = Listing(
     name="list", model=Record, default_limit=LIST_PAGE_SIZE, max_limit=LIST_PAGE_SIZE, countable=False
 )
 
-TAG = "Project Phoenix"
-RECORD_INFO = success(message=TEXT, record_info=Item(RECORDS))
-NO_RECORD = failure("There is no record with that number.", RECORD_NOT_FOUND)
-BAD_NUMBER = failure("The record number is not a whole number.", NOT_A_NUMBER)
-BAD_NUMBER_OR_BODY = failure(
+RECORD_ADDED = "Your entry has successfully been added to the database!"
+RECORD_READ = "Record found!"
+RECORD_MODIFIED = "Your record has successfully been modified!"
+RECORD_REMOVED = "Your record has been removed!"
+
+# The docs of these routes.
+TAG = Tag(
+    "Project Phoenix", "The original Project Phoenix routes, kept for the clients written against them."
+)
+RECORD_INFO = envelope(
+    "RecordInfo",
+    description="A record, the Project Phoenix way.",
+    message=TEXT,
+    record_info=RECORDS.docs.item,
+)
+RECORD_ARRAY = schema(
+    "RecordArray", {"type": "array", "items": RECORDS.docs.item, "description": "Records by id."}
+)
+USERNAME = {
+    "description": "The username to register: 1 to 64 letters, digits, `_`, `.` or `-`.",
+    "schema": KeyRequestSchema().fields["username"],
+    "example": "sumit",
+}
+NO_RECORD = error_answer("There is no record with that number.", RECORD_NOT_FOUND)
+BAD_NUMBER = error_answer("The record number is not a whole number.", NOT_A_NUMBER)
+BAD_NUMBER_OR_BODY = error_answer(
     "The record number is not a whole number, or the body is not valid (see errors).", NOT_A_NUMBER
 )
 
@@ -58,13 +70,14 @@ def find_record(id, for_update=False):
 
 def record_answer(record, message):
     """The Phoenix envelope: status, message, record_info (an object now, not a JSON string)."""
-    return {"status": "success", "message": message, "record_info": RECORDS.dump(record)}
+    return success(message=message, record_info=RECORDS.dump(record))
 
 
 class GenerateKey(Resource):
     """GET or POST /api/generate_key/<username>."""
 
     method_decorators = [write_transaction]
+    path_parameters = {"username": USERNAME}
     docs = {
         method: Operation(
             summary="Create an API key (Project Phoenix)",
@@ -72,7 +85,7 @@ class GenerateKey(Resource):
             description="The same as POST /api/keys. Prefer that: a GET is meant to be safe to repeat.",
             answers={
                 **KEY_ANSWERS,
-                400: failure(
+                400: error_answer(
                     "The username is not valid.",
                     "The request has invalid fields: username. See errors for what each needs.",
                     {"username": [USERNAME_RULE]},
@@ -95,7 +108,7 @@ class MissingUsername(Resource):
         method: Operation(
             summary="A key request without a username (Project Phoenix)",
             tag=TAG,
-            answers={400: failure("Always: the username is missing.", FORGOT_USERNAME)},
+            answers={400: error_answer("Always: the username is missing.", FORGOT_USERNAME)},
             uses_database=False,
         )
         for method in ("get", "post")
@@ -114,7 +127,7 @@ class MissingNumber(Resource):
         method: Operation(
             summary="A record route without a number (Project Phoenix)",
             tag=TAG,
-            answers={400: failure("Always: the record number is missing.", FORGOT_NUMBER)},
+            answers={400: error_answer("Always: the record number is missing.", FORGOT_NUMBER)},
             uses_database=False,
         )
         for method in ("get", "patch", "delete")
@@ -139,7 +152,7 @@ class ListRecords(Resource):
             answers={
                 200: Answer(
                     "A page of records.",
-                    array_of(Item(RECORDS)),
+                    RECORD_ARRAY,
                     headers={"Link": 'The next page, as `<url>; rel="next"`, when more records remain.'},
                 )
             },
@@ -161,10 +174,10 @@ class CreateRecord(Resource):
             summary="Create a record (Project Phoenix)",
             tag=TAG,
             description="With an `Idempotency-Key`, a retry creates nothing again (as on POST /api/records).",
-            body=Item(RECORDS, "input"),
+            body=RECORDS.docs.input,
             example=EXAMPLE,
-            parameters=[IDEMPOTENCY_KEY],
-            answers={201: Answer("The record as stored.", RECORD_INFO, headers=REPLAYED), 422: KEY_REUSED},
+            features=(IDEMPOTENT,),
+            answers={201: Answer("The record as stored.", RECORD_INFO)},
         )
     }
 
@@ -174,12 +187,13 @@ class CreateRecord(Resource):
 
     def create(self, data):
         record = create_item(RECORDS, data)
-        return record_answer(record, "Your entry has successfully been added to the database!"), 201, {}
+        return record_answer(record, RECORD_ADDED), 201, {}
 
 
 class ReadRecord(Resource):
     """GET /api/read/<id>."""
 
+    path_parameters = {"id": ID}
     method_decorators = [autocommit]
     docs = {
         "get": Operation(
@@ -190,18 +204,19 @@ class ReadRecord(Resource):
     }
 
     def get(self, id):
-        return record_answer(read_or_404(RECORDS, id, message=NOT_A_NUMBER), "Record found!")
+        return record_answer(read_or_404(RECORDS, id, message=NOT_A_NUMBER), RECORD_READ)
 
 
 class ModifyRecord(Resource):
     """PATCH /api/modify/<id>."""
 
+    path_parameters = {"id": ID}
     method_decorators = [write_transaction, require_api_key]
     docs = {
         "patch": Operation(
             summary="Change some fields of a record (Project Phoenix)",
             tag=TAG,
-            body=Item(RECORDS, "patch"),
+            body=RECORDS.docs.patch,
             example=PATCH_EXAMPLE,
             answers={
                 200: Answer("The record as changed.", RECORD_INFO),
@@ -213,23 +228,20 @@ class ModifyRecord(Resource):
 
     def patch(self, id):
         record = update_item(RECORDS, find_record(id, for_update=True), read_json_body(), partial=True)
-        return record_answer(record, "Your record has successfully been modified!")
+        return record_answer(record, RECORD_MODIFIED)
 
 
 class RemoveRecord(Resource):
     """DELETE /api/remove/<id>."""
 
+    path_parameters = {"id": ID}
     method_decorators = [write_transaction, require_api_key]
     docs = {
         "delete": Operation(
             summary="Remove a record (Project Phoenix)",
             tag=TAG,
             answers={
-                200: Answer(
-                    "The record is gone.",
-                    success(message=TEXT),
-                    {"status": "success", "message": RECORD_REMOVED},
-                ),
+                200: Answer("The record is gone.", MESSAGE, success(message=RECORD_REMOVED)),
                 400: BAD_NUMBER,
                 404: NO_RECORD,
             },
@@ -238,4 +250,4 @@ class RemoveRecord(Resource):
 
     def delete(self, id):
         delete_item(RECORDS, find_record(id, for_update=True))
-        return {"status": "success", "message": RECORD_REMOVED}
+        return success(message=RECORD_REMOVED)

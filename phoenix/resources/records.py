@@ -2,8 +2,15 @@
 
 from phoenix.listing import Listing, bounds, contains, equals, equals_folded
 from phoenix.models import Record, folded, nulls_last, plain
-from phoenix.openapi import collection_docs, history_docs, item_docs
-from phoenix.resources.base import Collection, CollectionResource, HistoryResource, ItemResource
+from phoenix.resources.base import (
+    Collection,
+    CollectionResource,
+    HistoryResource,
+    ItemResource,
+    collection_docs,
+    history_docs,
+    item_docs,
+)
 from phoenix.schemas import record_schema
 
 RECORD_NOT_FOUND = "The record does not exist! Please try a different record number!"
@@ -14,6 +21,7 @@ RECORDS = Collection(
     singular="record",
     plural="records",
     not_found=RECORD_NOT_FOUND,
+    description="Free-form measurements: a timestamp, a string, a number and a boolean, each optional.",
     listing=Listing(
         name="records",
         model=Record,
