@@ -292,7 +292,10 @@ def main():
         subprocess.run(
             [str(VENV_BIN / "flask"), "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env, check=True
         )
-        engine = sa.create_engine(postgres.url.replace("postgresql://", "postgresql+psycopg2://"))
+        # pool_pre_ping: the soak's own connection must survive part (c), which restarts PostgreSQL.
+        engine = sa.create_engine(
+            postgres.url.replace("postgresql://", "postgresql+psycopg2://"), pool_pre_ping=True
+        )
         log = ROOT / "artifacts" / "soak-gunicorn.log"
         with Gunicorn("wsgi:app", env={**env, "WEB_CONCURRENCY": "4"}, log_path=log) as server:
             key = Client(server.port, "").call(
