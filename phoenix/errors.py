@@ -22,9 +22,13 @@ HTTP_MESSAGES = {
     400: "The request could not be understood. Check its syntax and try again.",
     404: "There is nothing at this URL. The routes are listed in the README and at /api/docs.",
     405: "The {method} method is not allowed on this URL. Allowed: {allowed}.",
+    # 408, 414 and 431 are answered by the gunicorn worker (phoenix/server.py), before Flask.
+    408: "The request was not received in time. Send the whole request at once and try again.",
     413: "The request body is larger than the limit of {limit} bytes.",
+    414: "The URL is longer than the server accepts (4094 bytes). Send shorter query parameters.",
     415: "Send the body as JSON, with the header Content-Type: application/json.",
     429: "Too many requests: the limit here is {limit}. Try again after the seconds in Retry-After.",
+    431: "The request headers are too large or too many. Send fewer or shorter headers.",
 }
 
 

@@ -191,6 +191,12 @@ ETAG = header('The item\'s version, as a strong ETag (`"3"`).', required=True)
 # (every route but the health checks: phoenix.ratelimits); any that needs the database.
 EVERY_OPERATION = {
     500: failure("Something unexpected went wrong (it is logged).", SERVER_ERROR),
+    # Answered by the server (phoenix/server.py) before the request reaches a route: any URL can give them.
+    408: failure(
+        "The request's headers or body did not arrive in time (PHOENIX_CLIENT_TIMEOUT_S).", HTTP_MESSAGES[408]
+    ),
+    414: failure("The URL is longer than the server's limit.", HTTP_MESSAGES[414]),
+    431: failure("The request's headers are over the server's limits.", HTTP_MESSAGES[431]),
 }
 KEYED_OPERATION = {
     401: failure(

@@ -23,15 +23,13 @@ from gunicorn.http.wsgi import Response, default_environ
 from gunicorn.workers.ggevent import GeventWorker
 from psycogreen.gevent import patch_psycopg
 
+from phoenix.errors import HTTP_MESSAGES, SERVER_ERROR
+
 # How long a client may take to send a request's headers, and then its body: past it, a JSON 408.
 CLIENT_TIMEOUT_SECONDS = float(os.environ.get("PHOENIX_CLIENT_TIMEOUT_S", "").strip() or 10)
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
-TOO_SLOW = "The request was not received in time. Send the whole request at once and try again."
-MALFORMED = "The request could not be understood. Check its syntax and try again."
-URI_TOO_LONG = "The URL is longer than {limit} bytes. Send shorter query parameters."
-HEADERS_TOO_LARGE = "The request headers are too large or too many. Send fewer or shorter headers."
-SERVER_ERROR = "Something went wrong on our side. It has been logged; please try again later."
+TOO_SLOW, URI_TOO_LONG, HEADERS_TOO_LARGE, MALFORMED = (HTTP_MESSAGES[n] for n in (408, 414, 431, 400))
 
 # gunicorn's refusals, as (status, reason, code, message): the first class that matches answers.
 REFUSALS = [
@@ -54,13 +52,13 @@ class ClientTooSlow(Exception):
     """The client did not send its request's headers within CLIENT_TIMEOUT_SECONDS."""
 
 
-def refusal(error, cfg):
+def refusal(error):
     """(status, reason, code, message) for an exception gunicorn raised before the app saw the request."""
     if isinstance(error, ClientTooSlow):
         return 408, "Request Timeout", "request_timeout", TOO_SLOW
     for kind, status, reason, code, message in REFUSALS:
         if isinstance(error, kind):
-            return status, reason, code, message.format(limit=cfg.limit_request_line)
+            return status, reason, code, message
     return 500, "Internal Server Error", "server_error", SERVER_ERROR
 
 
@@ -168,7 +166,7 @@ class PhoenixWorker(GeventWorker):
     def handle_error(self, req, client, addr, exc):
         """Answer what gunicorn refuses before Flask in JSON, never its HTML page."""
         started = datetime.now()
-        status, reason, code, message = refusal(exc, self.cfg)
+        status, reason, code, message = refusal(exc)
         addr = addr or ("", -1)
         if status == 500:
             self.log.exception("Error handling request")
