@@ -67,7 +67,9 @@ class PgBouncer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"pgbouncer exited at start: {self.read_log()}")
+                log = self.read_log()
+                self.stop()
+                raise RuntimeError(f"pgbouncer exited at start: {log}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     return self
