@@ -1,13 +1,28 @@
-"""gunicorn settings: workers from WEB_CONCURRENCY or the CPU count, bind from PORT."""
+"""gunicorn settings: the worker Phoenix runs under, workers from WEB_CONCURRENCY or the CPU count, bind from
+PORT, and the deadlines that keep slow clients, long polls and restarts from hurting anyone.
+
+Why these (measured: README, "Serving"): see phoenix/server.py for the worker.
+"""
 
 import multiprocessing
 import os
 
 port = os.environ.get("PORT")
 bind = f"0.0.0.0:{port}" if port else "127.0.0.1:5000"
-workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() * 2 + 1)
+# gevent (phoenix.server.PhoenixWorker): every connection is a greenlet, so slow clients, keep-alive and
+# the changes feed's long polls cost memory, not workers. One worker per core: more only contend.
+worker_class = "phoenix.server.PhoenixWorker"
+workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count())
+# Connections one worker holds at once (slow clients, kept-alive and long polls included); each worker's
+# database pool (PHOENIX_DB_POOL_SIZE + PHOENIX_DB_MAX_OVERFLOW) is shared among them.
+worker_connections = 1000
+# HTTP/1.1 keep-alive: an idle connection is kept this long for its next request.
+keepalive = 5
 # Log to stderr, where gunicorn's platform (Heroku, systemd, a terminal) collects it.
 accesslog = "-"
 errorlog = "-"
-# Requests are short; a worker stuck this long is restarted rather than left to hang.
+# A worker whose event loop is blocked this long (no greenlet yields) is restarted rather than left to hang.
 timeout = 30
+# SIGTERM and SIGHUP: a worker stops taking connections and finishes what it holds for up to this long:
+# the longest request is a changes-feed wait (30 s) plus one statement (PHOENIX_DB_STATEMENT_TIMEOUT_MS).
+graceful_timeout = 40

@@ -204,7 +204,12 @@ def main():
     about = {**machine(), "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
     settings = (
         f"{connections} connections, {threads} threads, {seconds} s a run, {rounds} runs of each app "
-        f"per case; gunicorn.conf.py with {workers} sync workers for both apps"
+        f"per case; gunicorn.conf.py with {workers} workers for both apps"
+        + (
+            f" and GUNICORN_CMD_ARGS {os.environ['GUNICORN_CMD_ARGS']!r}"
+            if os.environ.get("GUNICORN_CMD_ARGS")
+            else ""
+        )
     )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     print(f"bench: {about}\nbench: {settings}; database {url}", flush=True)

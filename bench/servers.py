@@ -69,7 +69,7 @@ class Gunicorn:
 
     @property
     def workers(self):
-        return int(self.env.get("WEB_CONCURRENCY") or (os.cpu_count() or 1) * 2 + 1)
+        return int(self.env.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
 
     def answers(self):
         try:

@@ -5,6 +5,7 @@ On a PostgreSQL server of its own (stopped and started at will) behind gunicorn,
 (b) writes at full speed while a gunicorn worker is killed with SIGKILL every 2 s;
 (c) PostgreSQL stopped for 5 s mid-load, then started again;
 (d) sustained mixed reads and writes with wrk;
+(e) writes while gunicorn restarts every worker (SIGHUP) every 2 s: no request cut, no 5xx;
 and prints a summary table. --short is the quick form that CI runs. Exit status 1 if any part fails.
 """
 
@@ -26,8 +27,20 @@ from bench import wrk
 from bench.pgtemp import TempPostgres
 from bench.servers import ROOT, VENV_BIN, Gunicorn
 
-FULL = {"increments": 400, "kill_seconds": 30, "load_seconds": 60, "load_connections": 64}
-SHORT = {"increments": 80, "kill_seconds": 8, "load_seconds": 10, "load_connections": 64}
+FULL = {
+    "increments": 400,
+    "kill_seconds": 30,
+    "load_seconds": 60,
+    "load_connections": 64,
+    "restart_seconds": 30,
+}
+SHORT = {
+    "increments": 80,
+    "kill_seconds": 8,
+    "load_seconds": 10,
+    "load_connections": 64,
+    "restart_seconds": 8,
+}
 CONNECTION_ERRORS = (OSError, http.client.HTTPException)
 
 
@@ -143,6 +156,52 @@ def killed_workers(client, server, engine, seconds, writers=8):
     return ok, detail + (f", errors {sorted(set(errors))}" if errors else "")
 
 
+def rolling_restarts(client, server, engine, seconds, writers=8):
+    """(e) Under SIGHUP (every worker replaced gracefully) every request is answered 2xx: none retried."""
+    prefix = f"restart-{uuid.uuid4().hex[:8]}"
+    answered, failures, restarts = {}, [], [0]
+    stop = threading.Event()
+
+    def write(n):
+        i = 0
+        while not stop.is_set():
+            token = f"{prefix}-{n}-{i}"
+            i += 1
+            try:
+                status, _, body = client.call("POST", "/api/records", {"value1": token})
+            except CONNECTION_ERRORS as error:
+                failures.append(repr(error))
+                continue
+            if status == 201:
+                answered[token] = body["record"]["id"]
+            else:
+                failures.append(status)
+
+    def restart():
+        while not stop.wait(2):
+            server.process.send_signal(signal.SIGHUP)
+            restarts[0] += 1
+
+    threads = [*run_threads(write, writers), *run_threads(lambda n: restart(), 1)]
+    time.sleep(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    with engine.connect() as connection:
+        stored = dict(
+            connection.execute(
+                sa.text("SELECT value1, id FROM record WHERE value1 LIKE :p"), {"p": prefix + "-%"}
+            ).all()
+        )
+    lost = [token for token, id in answered.items() if stored.get(token) != id]
+    ok = not failures and not lost and len(stored) == len(answered) and restarts[0] > 0 and answered
+    detail = (
+        f"{seconds} s, {restarts[0]} SIGHUPs, {len(answered)} answered 201, {len(stored)} rows, "
+        f"{len(failures)} failed"
+    )
+    return ok, detail + (f": {sorted(set(map(str, failures)))[:5]}" if failures else "")
+
+
 def database_outage(client, postgres, down_seconds=5, threads=4):
     """(c) Only 503 while PostgreSQL is down, 2xx once it is back, never a 500."""
     log, stop = [], threading.Event()
@@ -233,7 +292,10 @@ def main():
         subprocess.run(
             [str(VENV_BIN / "flask"), "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env, check=True
         )
-        engine = sa.create_engine(postgres.url.replace("postgresql://", "postgresql+psycopg2://"))
+        # pool_pre_ping: the soak's own connection must survive part (c), which restarts PostgreSQL.
+        engine = sa.create_engine(
+            postgres.url.replace("postgresql://", "postgresql+psycopg2://"), pool_pre_ping=True
+        )
         log = ROOT / "artifacts" / "soak-gunicorn.log"
         with Gunicorn("wsgi:app", env={**env, "WEB_CONCURRENCY": "4"}, log_path=log) as server:
             key = Client(server.port, "").call(
@@ -254,6 +316,12 @@ def main():
                 (
                     "(d) sustained mixed load",
                     *sustained_load(client, server, settings["load_seconds"], settings["load_connections"]),
+                )
+            )
+            rows.append(
+                (
+                    "(e) SIGHUP (rolling restart) every 2 s",
+                    *rolling_restarts(client, server, engine, settings["restart_seconds"]),
                 )
             )
         engine.dispose()

@@ -70,18 +70,15 @@ def engine_options(url):
     if url.startswith("sqlite"):
         # Several gunicorn workers share one file: wait for the lock instead of failing.
         return {"connect_args": {"timeout": 30}}
-    statement_timeout = env_int("PHOENIX_DB_STATEMENT_TIMEOUT_MS", 5000)
     return {
         # No pool_pre_ping (a round trip per request): phoenix.database pings connections left idle, and
         # a connection found dead is replaced with the whole pool, so service resumes by itself.
-        "pool_size": 5,
-        "max_overflow": 5,
+        "pool_size": env_int("PHOENIX_DB_POOL_SIZE", 5),
+        "max_overflow": env_int("PHOENIX_DB_MAX_OVERFLOW", 5),
         "pool_timeout": 10,
-        "connect_args": {
-            "connect_timeout": env_int("PHOENIX_DB_CONNECT_TIMEOUT_S", 5),
-            # One slow query cannot hold a worker for longer than this.
-            "options": f"-c statement_timeout={statement_timeout}",
-        },
+        # No startup "options" (PgBouncer in transaction mode refuses them): the timeouts travel with each
+        # transaction's first statement instead (phoenix.database.guard_transactions).
+        "connect_args": {"connect_timeout": env_int("PHOENIX_DB_CONNECT_TIMEOUT_S", 5)},
     }
 
 
@@ -98,6 +95,11 @@ def load_config(instance_path, name=None):
         "SQLALCHEMY_DATABASE_URI": url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(url),
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+        # One slow statement cannot hold a worker longer than this; a transaction left idle is ended.
+        "PHOENIX_DB_STATEMENT_TIMEOUT_MS": env_int("PHOENIX_DB_STATEMENT_TIMEOUT_MS", 5000),
+        "PHOENIX_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS": env_int(
+            "PHOENIX_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 10000
+        ),
         "MAX_CONTENT_LENGTH": env_int("MAX_CONTENT_LENGTH", DEFAULT_MAX_CONTENT_LENGTH),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
         "PHOENIX_OPEN_REGISTRATION": env_flag("PHOENIX_OPEN_REGISTRATION", True),

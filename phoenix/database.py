@@ -10,6 +10,11 @@ statements goes through the ORM session, in one transaction that @write_transact
 handler returns and rolls back when it raises: helpers add, flush and lock, and never commit. And a connection that served a request a moment ago is
 alive: pinging it on every checkout (SQLAlchemy's pool_pre_ping) would cost one more round trip per
 request, so only a connection left idle for a while is pinged first.
+
+The timeouts travel with the work. A transaction pooler (PgBouncer in transaction mode) refuses startup
+options and hands each transaction to whichever server connection is free, so a session-wide SET would
+leak to other clients or be lost. Each transaction's first statement is sent as "SET LOCAL ...; <the
+statement>" in one message instead: no extra round trip, and nothing outlives the transaction.
 """
 
 import time
@@ -110,6 +115,30 @@ def ping_idle_connections(engine):
             raise DisconnectionError(f"stale connection: {error}") from error
 
 
+def timeout_prefix(statement_timeout_ms, idle_in_transaction_timeout_ms):
+    """The SET LOCAL statements that start a transaction, and those that guard one autocommit statement."""
+    statement = f"SET LOCAL statement_timeout = {int(statement_timeout_ms)}; "
+    idle = f"SET LOCAL idle_in_transaction_session_timeout = {int(idle_in_transaction_timeout_ms)}; "
+    return statement + idle, statement
+
+
+def guard_transactions(engine, statement_timeout_ms, idle_in_transaction_timeout_ms):
+    """Send the timeouts with the first statement of each transaction (each statement, in autocommit)."""
+    # psycopg2 interpolates parameters itself and sends one simple Query: PostgreSQL runs the SETs and the
+    # statement in one transaction, and answers with the statement's result and row count.
+    in_transaction, in_autocommit = timeout_prefix(statement_timeout_ms, idle_in_transaction_timeout_ms)
+    idle = engine.dialect.loaded_dbapi.extensions.TRANSACTION_STATUS_IDLE
+
+    @event.listens_for(engine, "before_cursor_execute", retval=True)
+    def prefix_timeouts(conn, cursor, statement, parameters, context, executemany):
+        driver = cursor.connection
+        if driver.autocommit:
+            return in_autocommit + statement, parameters
+        if driver.info.transaction_status == idle:  # this statement opens the transaction
+            return in_transaction + statement, parameters
+        return statement, parameters
+
+
 def sqlite_on_connect(dbapi_connection, connection_record):
     """WAL lets readers and a writer work at once; SQLAlchemy, not pysqlite, opens transactions."""
     dbapi_connection.isolation_level = None
@@ -134,3 +163,8 @@ def register_database(app):
         event.listen(engine, "begin", sqlite_on_begin)
     else:
         ping_idle_connections(engine)
+        guard_transactions(
+            engine,
+            app.config["PHOENIX_DB_STATEMENT_TIMEOUT_MS"],
+            app.config["PHOENIX_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS"],
+        )

@@ -33,9 +33,13 @@ HTTP_MESSAGES = {
     400: "The request could not be understood. Check its syntax and try again.",
     404: "There is nothing at this URL. The routes are listed in the README and at /api/docs.",
     405: "The {method} method is not allowed on this URL. Allowed: {allowed}.",
+    # 408, 414 and 431 are answered by the gunicorn worker (phoenix/server.py), before Flask.
+    408: "The request was not received in time. Send the whole request at once and try again.",
     413: "The request body is larger than the limit of {limit} bytes.",
+    414: "The URL is longer than the server accepts (4094 bytes). Send shorter query parameters.",
     415: NOT_JSON,
     429: "Too many requests: the limit here is {limit}. Try again after the seconds in Retry-After.",
+    431: "The request headers are too large or too many. Send fewer or shorter headers.",
 }
 
 
@@ -197,6 +201,29 @@ UNSUPPORTED_MEDIA_TYPE = shared_answer(
 SERVER_FAILED = shared_answer(
     "ServerError", error_answer("Something unexpected went wrong (it is logged).", SERVER_ERROR)
 )
+# Answered by the server (phoenix/server.py) before the request reaches a route: any URL can give them.
+SERVER_REFUSALS = {
+    408: shared_answer(
+        "RequestTimeout",
+        error_answer(
+            "The request's headers or body did not arrive in time (PHOENIX_CLIENT_TIMEOUT_S).",
+            HTTP_MESSAGES[408],
+            code="request_timeout",
+        ),
+    ),
+    414: shared_answer(
+        "UriTooLong",
+        error_answer("The URL is longer than the server's limit.", HTTP_MESSAGES[414], code="uri_too_long"),
+    ),
+    431: shared_answer(
+        "HeadersTooLarge",
+        error_answer(
+            "The request's headers are over the server's limits.",
+            HTTP_MESSAGES[431],
+            code="headers_too_large",
+        ),
+    ),
+}
 DATABASE_DOWN = shared_answer(
     "DatabaseUnavailable",
     error_answer(
@@ -228,6 +255,7 @@ def bad_request(has_parameters, has_body):
 def document_errors(context):
     """The answers of this path that an operation can give (a spec contributor, phoenix.openapi)."""
     answers = {400: bad_request(context.has_parameters, context.has_body), 500: SERVER_FAILED}
+    answers.update(SERVER_REFUSALS)
     if context.has_body:
         answers.update({413: BODY_TOO_LARGE, 415: UNSUPPORTED_MEDIA_TYPE})
     if context.declared.uses_database:

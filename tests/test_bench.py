@@ -22,6 +22,11 @@ Transfer/sec:      1.23MB
 """
 
 
+def test_a_percentile_in_seconds_is_read_though_wrk_pads_it_with_a_space():
+    result = wrk.parse(REPORT.replace("     99%    1.20s\n", "     99%    2.15s \n"))
+    assert result.p99_ms == pytest.approx(2150.0)
+
+
 def test_wrk_report_is_read_in_milliseconds():
     result = wrk.parse(REPORT)
     assert result.requests_per_second == 2956.12
