@@ -50,6 +50,7 @@ DESCRIPTION = (
 TAGS = {
     "Records": "Free-form measurements: a timestamp and three values of different types.",
     "Games": "A video-game catalogue: name, platform, publisher, genre and year.",
+    "Changes": "The changes feed: keep a copy of both collections in sync, exactly once, removals included.",
     "Keys": "Self-service API keys. A key is shown once, in the answer that creates it.",
     "Project Phoenix": "The original Project Phoenix routes, kept for the clients written against them.",
     "Health": "For load balancers and orchestrators.",

@@ -385,8 +385,9 @@ def test_creates_document_idempotency_and_bulk(spec):
 
 def test_history_is_documented_for_both_collections(spec):
     entry = spec["components"]["schemas"]["History"]
-    assert set(entry["required"]) == {"version", "action", "changed_by", "changed_at", "changes"}
+    assert set(entry["required"]) == {"version", "action", "changed_by", "via", "changed_at", "changes"}
     assert entry["properties"]["action"]["enum"] == ["created", "modified", "removed"]
+    assert entry["properties"]["via"]["nullable"] is True
     for plural in ("records", "games"):
         operation = spec["paths"][f"/api/{plural}/{{id}}/history"]["get"]
         assert {p["name"] for p in operation["parameters"]} == {"id", "limit", "cursor"}
