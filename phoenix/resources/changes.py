@@ -6,14 +6,24 @@ as the changes they tell of, served in (xid, id) order with a cursor that is the
 Why a client that follows next_cursor sees every committed change exactly once, and no other:
 
 - PostgreSQL. Each entry stores the id of the transaction that wrote it (`pg_current_xact_id()`, the
-  column's default). A page serves only entries whose xid is below `pg_snapshot_xmin(pg_current_snapshot())`,
-  the oldest transaction still running when the page's statement began: every transaction below it has
-  ended, so the entries below it are final (committed, or rolled back and never visible), and every
-  transaction that may still commit, now or later, has an xid at or above it (running ones are at or
-  above xmin; new ones get xids above any handed out so far). So nothing can ever appear behind a
+  column's default). A page serves only entries whose xid is below a horizon taken from the page
+  statement's own snapshot: the oldest transaction still running at that snapshot
+  (`pg_snapshot_xmin(pg_current_snapshot())`), or rather the oldest of those running ones that may be
+  this database's (ENDED_BELOW). Every transaction of this database below the horizon has ended, so the
+  entries below it are final (committed and visible to the statement, or rolled back and never), and
+  every transaction that may still commit, now or later, has an xid at or above it (running ones are
+  at or above it; new ones get xids above any handed out so far). So nothing can ever appear behind a
   served position: a cursor (xid, id) past which the feed has served everything stays exact. A plain
   id or timestamp cursor is not: both are taken before commit, so a transaction that commits late lands
   behind a cursor that has already passed it.
+- Other databases. The snapshot lists the running transactions of every database on the server, and a
+  long one elsewhere (a bulk load in another database) would hold the feed back for its whole length.
+  A running xid is left out of the horizon only when pg_stat_activity shows it as the backend_xid of a
+  backend connected to another database: a backend's database never changes, and a row pairs a
+  backend's xid with its own database (PostgreSQL reads the backend's entry, then its xid, so a row can
+  show a given running xid only next to the database of the backend that holds it). An xid that cannot
+  be placed (prepared transactions, a role that may not see other backends' xids: those need
+  pg_read_all_stats) stays in, which is only slower, never wrong.
 - One item's versions come out in order. An item's writes hold its row lock (SELECT ... FOR UPDATE)
   until they commit, and a transaction gets its xid at its first write, which for a change is that
   lock itself (PostgreSQL assigns it once the lock is granted, not while waiting: a test checks the
@@ -27,9 +37,9 @@ Why a client that follows next_cursor sees every committed change exactly once, 
 
 Entries older than the feed (migration 0006) have xid 0: all committed, in id order for each item.
 
-The price on PostgreSQL: an entry is served once every transaction older than it has ended, so a long
-transaction anywhere on the server (in any database) holds the feed back until it ends; Phoenix's own
-are short, and idle_in_transaction_session_timeout bounds a forgotten one.
+The price on PostgreSQL: an entry is served once every transaction of this database older than it has
+ended, so a long transaction on Phoenix's database holds the feed back until it ends; Phoenix's own are
+short, and idle_in_transaction_session_timeout bounds a forgotten one.
 
 Long poll (wait): when a page is empty, the request polls every POLL_SECONDS with one short autocommit
 statement, holding no connection and no transaction in between (no LISTEN/NOTIFY, which PgBouncer's
@@ -41,7 +51,7 @@ import time
 from flask import request, url_for
 from flask_restful import Resource
 from marshmallow import fields, validate
-from sqlalchemy import Integer, bindparam, literal_column, select, tuple_
+from sqlalchemy import BigInteger, Integer, bindparam, literal_column, select, tuple_
 
 from phoenix.database import autocommit, connection
 from phoenix.errors import ApiError
@@ -75,8 +85,15 @@ KEYS = [(Change.xid, False), (Change.id, False)]
 START = (-1, 0)
 BAD_SINCE = "Not a cursor that the changes feed gave out: use next_cursor or links.next as they came."  # before every entry: where a client with no cursor stands
 
-# The xid below which every transaction has ended (PostgreSQL; see the module's docstring).
-ENDED_BELOW = literal_column("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+# The xid below which no transaction that can write to this database is still running, as of the
+# statement's snapshot (PostgreSQL; see the module's docstring): the oldest of the snapshot's running
+# transactions (pg_snapshot_xip) that is not known to be another database's, else the snapshot's xmax.
+ENDED_BELOW = literal_column(
+    "(SELECT coalesce(min(running::text::bigint), pg_snapshot_xmax(pg_current_snapshot())::text::bigint)"
+    " FROM pg_snapshot_xip(pg_current_snapshot()) AS running"
+    " WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity AS other WHERE other.backend_xid = running::xid"
+    " AND other.datid <> (SELECT oid FROM pg_database WHERE datname = current_database())))"
+)
 
 
 class ChangeSchema(HistorySchema):
@@ -164,7 +181,8 @@ def read_feed_parameters():
 
 def page_statement(dialect, collection):
     """SELECT the entries after :xid, :id in (xid, id) order, at most :page_size (the feed's index read)."""
-    conditions = [tuple_(Change.xid, Change.id) > tuple_(bindparam("xid"), bindparam("id"))]
+    position = tuple_(bindparam("xid", type_=BigInteger), bindparam("id", type_=Integer))
+    conditions = [tuple_(Change.xid, Change.id) > position]
     if collection:
         conditions.insert(0, Change.collection == collection)
     if dialect == "postgresql":
