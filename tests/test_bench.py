@@ -44,12 +44,12 @@ def summary(rps, p50):
 def test_targets_compare_ratios_and_growth_with_the_issue():
     results = []
     for rows, p50 in ((1000, 10.0), (1000000, 16.0)):
-        for case, ratio in zip(run.CASES, (0.6, 0.3, 0.2, 0.4), strict=True):
+        for case, ratio in zip(run.CASES, (0.6, 0.3, 0.2, 0.4, 0.3), strict=True):
             results.append(
                 {"case": case.name, "rows": rows, "phoenix": summary(ratio * 1000, p50),
                  "bare": summary(1000, 3.0), "ratio": ratio}
             )  # fmt: skip
     checks = {target.label: (target, value) for target, value in run.targets(results, rss_after=80.0)}
     met = {label: target.met(value) for label, (target, value) in checks.items()}
-    assert list(met.values()) == [True, True, True, False, False, True]  # p50 grew 1.6x: missed
+    assert list(met.values()) == [True, True, True, False, False, False, True]  # p50 grew 1.6x: missed
     assert checks["Phoenix worker RSS after the run, MB"][1] == 80.0
