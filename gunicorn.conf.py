@@ -9,5 +9,6 @@ workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() *
 # Log to stderr, where gunicorn's platform (Heroku, systemd, a terminal) collects it.
 accesslog = "-"
 errorlog = "-"
-# Requests are short; a worker stuck this long is restarted rather than left to hang.
-timeout = 30
+# Requests are short; a worker stuck this long is restarted rather than left to hang. Above the changes
+# feed's longest wait (30 s, phoenix/resources/changes.py), which a sync worker spends in the request.
+timeout = 40

@@ -280,7 +280,8 @@ class Changes(Resource):
                 200: Answer(
                     "A page of changes, oldest first.",
                     success(
-                        changes=array_of(ChangeWithItemSchema),
+                        # Without include=item an entry is a Change; with it, a ChangeWithItem.
+                        changes=array_of({"oneOf": [ChangeSchema, ChangeWithItemSchema]}),
                         next_cursor={**TEXT, "description": "Where the next page starts: never null."},
                         links={
                             "type": "object",
