@@ -22,7 +22,7 @@ keepalive = 5
 accesslog = "-"
 errorlog = "-"
 # A worker whose event loop is blocked this long (no greenlet yields) is restarted rather than left to hang.
-timeout = 30
+timeout = 40  # above the changes feed's longest wait (30 s), should a sync worker ever serve it
 # SIGTERM and SIGHUP: a worker stops taking connections and finishes what it holds for up to this long:
 # the longest request is a changes-feed wait (30 s) plus one statement (PHOENIX_DB_STATEMENT_TIMEOUT_MS).
 graceful_timeout = 40

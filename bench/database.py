@@ -68,7 +68,8 @@ def count(url, table):
 
 
 def grow_to(url, rows):
-    """Seed records and games up to rows each (flask seed), then vacuum so that reads see settled tables."""
+    """Seed records and games up to rows each (flask seed, which writes their created history entries: the
+    changes feed's), then vacuum so that reads see settled tables."""
     for table in ("records", "games"):
         missing = rows - count(url, table.rstrip("s"))
         if missing > 0:
@@ -76,5 +77,5 @@ def grow_to(url, rows):
     bench = make_url(url).set(drivername="postgresql+psycopg2")
     engine = sa.create_engine(bench, isolation_level="AUTOCOMMIT")
     with engine.connect() as connection:
-        connection.execute(sa.text("VACUUM ANALYZE record, game"))
+        connection.execute(sa.text("VACUUM ANALYZE record, game, history"))
     engine.dispose()

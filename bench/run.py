@@ -44,6 +44,7 @@ CASES = [
     Case("GET /api/records?limit=50", "list_records.lua", "GET"),
     Case("GET /api/games?name=<word>&limit=50", "search_games.lua", "GET"),
     Case("POST /api/records (key)", "post_record.lua", "POST"),
+    Case("GET /api/changes?limit=100 (following)", "follow_changes.lua", "GET"),
 ]
 
 
@@ -154,7 +155,7 @@ def targets(results, rss_after):
     """Each target of the issue, with the value measured."""
     by = {(r["case"], r["rows"]): r for r in results}
     large, small = max(r["rows"] for r in results), min(r["rows"] for r in results)
-    item, listing, search, post = (case.name for case in CASES)
+    item, listing, search, post, feed = (case.name for case in CASES)
 
     def p50_growth(case):
         return by[(case, large)]["phoenix"]["p50_ms"] / by[(case, small)]["phoenix"]["p50_ms"]
@@ -165,6 +166,7 @@ def targets(results, rss_after):
         (Target(f"{listing} req/s vs bare GET, {large:,} rows", 0.25, True), by[(listing, large)]["ratio"]),
         (Target(f"{listing} p50 at {large:,} / at {small:,} rows", 1.5, False), p50_growth(listing)),
         (Target(f"{search} p50 at {large:,} / at {small:,} rows", 1.5, False), p50_growth(search)),
+        (Target(f"{feed} p50 at {large:,} / at {small:,} rows", 1.5, False), p50_growth(feed)),
         (Target("Phoenix worker RSS after the run, MB", 100, False), rss_after),
     ]
 

@@ -12,6 +12,7 @@ from itertools import islice
 from sqlalchemy import Boolean, Float, Integer, String, func, insert, select, text
 
 from phoenix.extensions import db
+from phoenix.history import LOADED, record_loaded_creations
 
 BATCH_SIZE = 20_000
 COPY_CHUNK = 1 << 20  # characters handed to the driver at a time
@@ -92,8 +93,9 @@ def copy_text(batch, formatters):
 
 
 def insert_rows(model, columns, rows, on_batch=None, batch_size=BATCH_SIZE, expected=None):
-    """Insert rows (tuples of values for columns) into model's table in the session's transaction, which the
-    caller (a CLI command) commits; return how many.
+    """Insert rows (tuples of values for columns) into model's table, with their created history entries (so
+    that the changes feed has them too), in the session's transaction, which the caller (a CLI command)
+    commits; return how many.
 
     on_batch(n) is called after each batch of n rows, for a progress bar. expected, the number of rows
     coming if known, lets a large load into PostgreSQL set the table's indexes aside and build them
@@ -110,6 +112,8 @@ def insert_rows(model, columns, rows, on_batch=None, batch_size=BATCH_SIZE, expe
     if rebuild:
         for index in table.indexes:
             index.drop(connection)
+    # The rows loaded get their created history entries in this same transaction (phoenix.history).
+    above_id = connection.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
     counted = CountedBatches(rows, batch_size, on_batch)
     if copy:
         formatters = [copy_formatter(column) for column in chosen]
@@ -127,6 +131,8 @@ def insert_rows(model, columns, rows, on_batch=None, batch_size=BATCH_SIZE, expe
     else:
         for batch in counted:
             connection.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in batch])
+    if table.name in LOADED:
+        record_loaded_creations(connection, table, above_id)
     if rebuild:
         # The indexes as the models define them (which a test holds equal to the migrations').
         connection.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))

@@ -109,7 +109,10 @@ def bounds(name, column):
     """name_min and name_max: the column is at least, at most the value (a NULL is neither)."""
     *flag, key = keys_of(column)
     not_null = [flag[0] == 0] if flag else []
-    field_class = FiniteFloat if isinstance(column.type, Float) else StrictQueryInteger
+    if isinstance(column.type, UTCDateTime):
+        field_class = QueryDateTime
+    else:
+        field_class = FiniteFloat if isinstance(column.type, Float) else StrictQueryInteger
     return {
         f"{name}_min": Filter(
             field_class(**described(f"Only the items whose {name} is at least this.")),
@@ -142,6 +145,27 @@ class FiniteFloat(fields.Float):
 
     def __init__(self, **kwargs):
         super().__init__(allow_nan=False, **kwargs)
+
+
+class QueryDateTime(fields.DateTime):
+    """An RFC 3339 date-time with its offset (2026-11-22T01:02:03+00:00, or Z): without one the instant is
+    unknown, so it is refused rather than guessed."""
+
+    default_error_messages = {
+        "invalid": "Not a date-time: give one like 2026-11-22T01:02:03+00:00 (in a URL, + is %2B).",
+        "naive": "Give the date-time with its offset, like 2026-11-22T01:02:03+00:00 or ...Z.",
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or len(value) > 64 or "T" not in value.upper():
+            raise self.make_error("invalid")
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise self.make_error("invalid") from None
+        if parsed.tzinfo is None:
+            raise self.make_error("naive")
+        return parsed
 
 
 class StrictQueryInteger(fields.Integer):

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Integer, String, cast, func, literal_column
+from sqlalchemy import FetchedValue, Integer, String, cast, func, literal_column
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import declared_attr
 from sqlalchemy.types import JSON, DateTime, TypeDecorator
@@ -120,12 +120,18 @@ def key_state(key, now=None):
 
 
 class Change(db.Model):
-    """One entry of an item's history: what changed, to which version, by whom and when."""
+    """One entry of an item's history: what changed, to which version, by whom and when, through which key.
+
+    It is also an entry of the changes feed (phoenix/resources/changes.py), which serves entries in
+    (xid, id) order: see there why that order never skips a late committer.
+    """
 
     __tablename__ = "history"
     __table_args__ = (
         db.UniqueConstraint("collection", "item_id", "version"),
         db.Index("ix_history_item", "collection", "item_id", "id"),  # one item's entries, paged by id
+        db.Index("ix_history_feed", "xid", "id"),  # the feed of both collections
+        db.Index("ix_history_collection_feed", "collection", "xid", "id"),  # the feed of one
         {"sqlite_autoincrement": True},
     )
 
@@ -137,6 +143,11 @@ class Change(db.Model):
     changed_by = db.Column(db.String(64), nullable=False)
     changed_at = db.Column(UTCDateTime, nullable=False)
     changes = db.Column(JSON().with_variant(JSONB(), "postgresql"), nullable=False)
+    # The prefix of the key that made the change; null for an operator's command, an import, a backfill.
+    via = db.Column(db.String(32))
+    # The writing transaction's id on PostgreSQL (the column's default, pg_current_xact_id()); 0 on SQLite,
+    # where writes are serialised and the id alone is commit order, and for entries older than the feed.
+    xid = db.Column(db.BigInteger, nullable=False, server_default=FetchedValue())
 
 
 class IdempotentRequest(db.Model):

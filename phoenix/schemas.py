@@ -260,6 +260,14 @@ class HistorySchema(ma.Schema):
     version = fields.Integer(dump_only=True, validate=validate.Range(min=1))
     action = fields.String(dump_only=True, validate=validate.OneOf(["created", "modified", "removed"]))
     changed_by = fields.String(dump_only=True)
+    via = fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "The prefix of the key that made the change (as /api/keys/me shows it); "
+            "null for an operator's command or an import."
+        },
+    )
     changed_at = UTCTimestamp(dump_only=True)
     # Each field that changed: [old value, new value].
     changes = fields.Dict(

@@ -34,6 +34,8 @@ def test_wrk_report_is_read_in_milliseconds():
     assert result.p99_ms == pytest.approx(1200.0)
     assert result.requests == 29560
     assert result.errors == 6  # 3 read + 1 timeout + 2 non-2xx
+    # wrk pads a value in seconds with a trailing space.
+    assert wrk.parse(REPORT.replace("1.20s\n", "1.20s \n")).p99_ms == pytest.approx(1200.0)
 
 
 def test_wrk_latency_units():
@@ -49,12 +51,12 @@ def summary(rps, p50):
 def test_targets_compare_ratios_and_growth_with_the_issue():
     results = []
     for rows, p50 in ((1000, 10.0), (1000000, 16.0)):
-        for case, ratio in zip(run.CASES, (0.6, 0.3, 0.2, 0.4), strict=True):
+        for case, ratio in zip(run.CASES, (0.6, 0.3, 0.2, 0.4, 0.3), strict=True):
             results.append(
                 {"case": case.name, "rows": rows, "phoenix": summary(ratio * 1000, p50),
                  "bare": summary(1000, 3.0), "ratio": ratio}
             )  # fmt: skip
     checks = {target.label: (target, value) for target, value in run.targets(results, rss_after=80.0)}
     met = {label: target.met(value) for label, (target, value) in checks.items()}
-    assert list(met.values()) == [True, True, True, False, False, True]  # p50 grew 1.6x: missed
+    assert list(met.values()) == [True, True, True, False, False, False, True]  # p50 grew 1.6x: missed
     assert checks["Phoenix worker RSS after the run, MB"][1] == 80.0

@@ -412,9 +412,10 @@ def test_fast_dump_is_the_schema_dump(app, client, auth):
                 assert list(dumped) == list(expected)
 
 
+SINCE = {"creationdate": "2026-01-01T00:00:00+00:00", "lastmodificationdate": "2026-01-01T00:00:00+00:00"}
 LISTS = [
-    (RECORDS.listing, "records", {"value1": "x", "value2": "1", "timestamp": "1"}),
-    (GAMES.listing, "games", {"name": "doom", "year": "1993"}),
+    (RECORDS.listing, "records", {"value1": "x", "value2": "1", "timestamp": "1", **SINCE}),
+    (GAMES.listing, "games", {"name": "doom", "year": "1993", **SINCE}),
 ]
 
 

@@ -269,8 +269,9 @@ def test_creates_document_idempotency_and_bulk(spec):
 
 def test_history_is_documented_for_both_collections(spec):
     entry = spec["components"]["schemas"]["History"]
-    assert set(entry["required"]) == {"version", "action", "changed_by", "changed_at", "changes"}
+    assert set(entry["required"]) == {"version", "action", "changed_by", "via", "changed_at", "changes"}
     assert entry["properties"]["action"]["enum"] == ["created", "modified", "removed"]
+    assert entry["properties"]["via"]["nullable"] is True
     for plural in ("records", "games"):
         operation = spec["paths"][f"/api/{plural}/{{id}}/history"]["get"]
         assert {p["name"] for p in operation["parameters"]} == {"id", "limit", "cursor"}
@@ -399,7 +400,7 @@ def test_every_operation_has_a_success_and_a_client_error_answer(spec):
 
 def test_tags_and_the_landing_page_describe_the_collections_from_one_line(client, spec):
     tags = {tag["name"]: tag.get("description") for tag in spec["tags"]}
-    assert list(tags) == ["Records", "Games", "Keys", "Project Phoenix", "Health", "Docs"]
+    assert list(tags) == ["Records", "Games", "Changes", "Keys", "Project Phoenix", "Health", "Docs"]
     page = client.get("/").get_data(as_text=True)
     for collection in (RECORDS, GAMES):
         assert tags[collection.plural.title()] == collection.description

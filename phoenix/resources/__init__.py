@@ -5,6 +5,7 @@ from flask_restful import Api
 from phoenix.errors import render_error
 from phoenix.jsonio import json_response
 from phoenix.openapi import describe
+from phoenix.resources.changes import Changes
 from phoenix.resources.docs import API_INFO, ApiDocs, Landing, OpenApiSpec, StaticFile, SwaggerUiFile
 from phoenix.resources.games import GameHistory, GameItem, GameList
 from phoenix.resources.health import Health, Ready
@@ -51,6 +52,7 @@ def register_resources(app):
     api.add_resource(GameList, "/api/games", endpoint="games")
     api.add_resource(GameItem, "/api/games/<id>", endpoint="game")
     api.add_resource(GameHistory, "/api/games/<id>/history", endpoint="game_history")
+    api.add_resource(Changes, "/api/changes", endpoint="changes")
     api.add_resource(KeyList, "/api/keys", endpoint="keys")
     api.add_resource(OwnKey, "/api/keys/me", endpoint="own_key")
     api.add_resource(KeyRotation, "/api/keys/me/rotate", endpoint="key_rotation")

@@ -30,6 +30,9 @@ GAMES = Collection(
             "genre": equals_folded(Game.genre),
             "year": equals(Game.year),
             **bounds("year", Game.year),
+            # Changed since: served by the indexes on (creationdate, id) and (lastmodificationdate, id).
+            **bounds("creationdate", Game.creationdate),
+            **bounds("lastmodificationdate", Game.lastmodificationdate),
         },
         sorts={
             "id": plain(Game.id),

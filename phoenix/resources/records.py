@@ -32,6 +32,9 @@ RECORDS = Collection(
             "q": contains(Record.value1),
             **bounds("timestamp", Record.timestamp),
             **bounds("value2", Record.value2),
+            # Changed since: served by the indexes on (creationdate, id) and (lastmodificationdate, id).
+            **bounds("creationdate", Record.creationdate),
+            **bounds("lastmodificationdate", Record.lastmodificationdate),
         },
         sorts={
             "id": plain(Record.id),
