@@ -24,6 +24,7 @@ from phoenix.concurrency import STALE
 from phoenix.config import DEFAULT_MAX_CONTENT_LENGTH as MAX_BODY
 from phoenix.errors import DATABASE_UNAVAILABLE, HTTP_MESSAGES, SERVER_ERROR
 from phoenix.history import HISTORY
+from phoenix.permissions import GAMES_WRITE, MISSING_SCOPE, RECORDS_WRITE
 from phoenix.ratelimits import UNLIMITED_ENDPOINTS
 from phoenix.resources.base import MAX_BULK
 from phoenix.schemas import HistorySchema, KeyRequestSchema, NeedsAValue, Text, UTCTimestamp
@@ -285,6 +286,11 @@ PATH_PARAMETERS = {
         "example": "sumit",
     },
     "filename": {"description": "The file's name.", "schema": TEXT},
+    "prefix": {
+        "description": "A key's public prefix, as `/api/account/keys` lists it (never the secret).",
+        "schema": {"type": "string", "pattern": "^(phx|legacy)_[0-9a-f]{16}$"},
+        "example": "phx_3f9a0c1d2e4b5a69",
+    },
 }
 
 
@@ -465,6 +471,37 @@ def history_docs(collection):
             },
         ),
     }
+
+
+def decorators_of(view_class, method):
+    """A resource method's decorators (Flask-RESTful's method_decorators: a list, or one per method)."""
+    decorators = view_class.method_decorators
+    if isinstance(decorators, Mapping):
+        decorators = decorators.get(method, [])
+    return decorators
+
+
+def required_scopes(view_class, method):
+    """The scopes a method's key must have: those of its require_scope decorators (phoenix.permissions)."""
+    return [decorator.scope for decorator in decorators_of(view_class, method) if hasattr(decorator, "scope")]
+
+
+def scope_refusal(scope, method):
+    """The 403 of a key without scope; and, for a change of an item, of a change refused by the owner
+    policy (PHOENIX_WRITE_POLICY=owner)."""
+    description = (
+        f"The key lacks the `{scope}` scope: `code` is `missing_scope`, `X-Accepted-Scopes` names it."
+    )
+    if method in ("put", "patch", "delete") and scope in (RECORDS_WRITE, GAMES_WRITE):
+        description += (
+            " Or, under the owner policy, the item is another username's and the key has no `moderate` "
+            "scope: `code` is `not_owner`."
+        )
+    return failure(
+        description,
+        MISSING_SCOPE.format(scope=scope),
+        headers={"X-Accepted-Scopes": header("The scope that would do (on `missing_scope`).")},
+    )
 
 
 def key_required(view_class, method):
@@ -648,6 +685,11 @@ class SpecWriter:
         if key_required(view_class, method):
             operation["security"] = SECURITY
             common.update(KEYED_OPERATION)
+        scopes = required_scopes(view_class, method)
+        if scopes:
+            # apiKey schemes carry no scopes in OpenAPI 3.0: an extension says which this operation needs.
+            operation["x-required-scopes"] = scopes
+            answers.setdefault(403, scope_refusal(scopes[0], method))
         if rule.endpoint not in UNLIMITED_ENDPOINTS:
             common.update(LIMITED_OPERATION)
         if declared.uses_database:

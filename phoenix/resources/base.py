@@ -18,6 +18,7 @@ from phoenix.history import HISTORY, history_of, record_change, record_creations
 from phoenix.idempotency import idempotent
 from phoenix.listing import Listing, link_header, list_page, next_link
 from phoenix.models import MAX_ID
+from phoenix.permissions import require_owner, require_scope
 from phoenix.schemas import dumper, history_schema, row_dumper
 
 MAX_BULK = 1000
@@ -33,6 +34,7 @@ class Collection:
     plural: str
     not_found: str
     listing: Listing  # what its list filters and sorts on
+    write_scope: str  # the scope a key needs to write it (phoenix.permissions)
 
     @cached_property
     def dump(self):
@@ -178,6 +180,14 @@ class CollectionResource(Resource):
     collection: Collection
     method_decorators = {"get": [autocommit], "post": [require_api_key]}
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # The key is checked first, then its scope (Flask-RESTful applies the first decorator innermost).
+        cls.method_decorators = {
+            "get": [autocommit],
+            "post": [require_scope(cls.collection.write_scope), require_api_key],
+        }
+
     def get(self):
         collection = self.collection
         page = list_page(collection.listing)
@@ -225,6 +235,11 @@ class ItemResource(Resource):
         **{name: [require_api_key] for name in ("put", "patch", "delete")},
     }
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        write = [require_scope(cls.collection.write_scope), require_api_key]
+        cls.method_decorators = {"get": [autocommit], **dict.fromkeys(("put", "patch", "delete"), write)}
+
     def answer(self, item, message=None):
         body = {"status": "success", self.collection.singular: self.collection.dump(item)}
         if message:
@@ -246,6 +261,7 @@ class ItemResource(Resource):
     def change(self, id, partial):
         collection = self.collection
         item = get_or_404(collection, id, for_update=True)  # locked until the commit
+        require_owner(item, collection.singular)
         # The request's own faults come before If-Match: retrying on a fresh version would not mend them.
         values = changes_from(collection, read_json_body(), partial)
         require_current_version(item, collection.singular)
@@ -256,6 +272,7 @@ class ItemResource(Resource):
     def delete(self, id):
         collection = self.collection
         item = get_or_404(collection, id, for_update=True)
+        require_owner(item, collection.singular)
         require_current_version(item, collection.singular)
         body, status, _ = self.answer(item, f"The {collection.singular} {item.id} has been removed.")
         delete_item(collection, item)

@@ -3,6 +3,7 @@
 from phoenix.listing import Listing, bounds, contains, equals, equals_folded
 from phoenix.models import Game, folded, plain
 from phoenix.openapi import collection_docs, history_docs, item_docs
+from phoenix.permissions import GAMES_WRITE
 from phoenix.resources.base import Collection, CollectionResource, HistoryResource, ItemResource
 from phoenix.schemas import game_schema
 
@@ -12,6 +13,7 @@ GAMES = Collection(
     singular="game",
     plural="games",
     not_found="The game does not exist! Please try a different game number!",
+    write_scope=GAMES_WRITE,
     listing=Listing(
         name="games",
         model=Game,

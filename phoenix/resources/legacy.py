@@ -21,6 +21,7 @@ from phoenix.openapi import (
     failure,
     success,
 )
+from phoenix.permissions import RECORDS_WRITE, require_owner, require_scope
 from phoenix.resources.base import (
     create_item,
     delete_item,
@@ -153,7 +154,7 @@ class ListRecords(Resource):
 class CreateRecord(Resource):
     """POST /api/create."""
 
-    method_decorators = [require_api_key]
+    method_decorators = [require_scope(RECORDS_WRITE), require_api_key]
     docs = {
         "post": Operation(
             summary="Create a record (Project Phoenix)",
@@ -194,7 +195,7 @@ class ReadRecord(Resource):
 class ModifyRecord(Resource):
     """PATCH /api/modify/<id>."""
 
-    method_decorators = [require_api_key]
+    method_decorators = [require_scope(RECORDS_WRITE), require_api_key]
     docs = {
         "patch": Operation(
             summary="Change some fields of a record (Project Phoenix)",
@@ -210,7 +211,9 @@ class ModifyRecord(Resource):
     }
 
     def patch(self, id):
-        record = update_item(RECORDS, find_record(id, for_update=True), read_json_body(), partial=True)
+        record = find_record(id, for_update=True)
+        require_owner(record, "record")
+        record = update_item(RECORDS, record, read_json_body(), partial=True)
         db.session.commit()
         return record_answer(record, "Your record has successfully been modified!")
 
@@ -218,7 +221,7 @@ class ModifyRecord(Resource):
 class RemoveRecord(Resource):
     """DELETE /api/remove/<id>."""
 
-    method_decorators = [require_api_key]
+    method_decorators = [require_scope(RECORDS_WRITE), require_api_key]
     docs = {
         "delete": Operation(
             summary="Remove a record (Project Phoenix)",
@@ -236,6 +239,8 @@ class RemoveRecord(Resource):
     }
 
     def delete(self, id):
-        delete_item(RECORDS, find_record(id, for_update=True))
+        record = find_record(id, for_update=True)
+        require_owner(record, "record")
+        delete_item(RECORDS, record)
         db.session.commit()
         return {"status": "success", "message": "Your record has been removed!"}

@@ -3,6 +3,7 @@
 from phoenix.listing import Listing, bounds, contains, equals, equals_folded
 from phoenix.models import Record, folded, nulls_last, plain
 from phoenix.openapi import collection_docs, history_docs, item_docs
+from phoenix.permissions import RECORDS_WRITE
 from phoenix.resources.base import Collection, CollectionResource, HistoryResource, ItemResource
 from phoenix.schemas import record_schema
 
@@ -14,6 +15,7 @@ RECORDS = Collection(
     singular="record",
     plural="records",
     not_found=RECORD_NOT_FOUND,
+    write_scope=RECORDS_WRITE,
     listing=Listing(
         name="records",
         model=Record,
