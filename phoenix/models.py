@@ -123,10 +123,13 @@ def key_state(key, now=None):
     """A key's state, from its row (an ORM object or a plain one): "active", "replaced", "revoked" or
     "expired". A rotated-away key in its grace period is active until grace_until."""
     now = now or utcnow()
-    if key.replaced_at is not None and (key.grace_until is None or key.grace_until <= now):
-        return "replaced"
-    if key.revoked_at is not None:
+    replaced = key.replaced_at is not None and (key.grace_until is None or key.grace_until <= now)
+    # Whichever came last: a key revoked with its lineage after a rotation is "revoked" (its successor
+    # is too); a revoked key that the operator rotated afterwards is "replaced".
+    if key.revoked_at is not None and (not replaced or key.revoked_at >= key.replaced_at):
         return "revoked"
+    if replaced:
+        return "replaced"
     if key.expires_at is not None and key.expires_at <= now:
         return "expired"
     return "active"
