@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from phoenix import create_app
 from phoenix.auth import KEY_REVOKED
 from phoenix.models import AuthenticationKey, Game, IdempotentRequest, Record, utcnow
 
@@ -304,3 +305,14 @@ def test_the_spec_names_the_scope_of_every_operation_that_needs_one(client):
     assert "X-Accepted-Scopes" in refusal["headers"]
     assert "not_owner" in refusal["description"]
     assert "not_owner" not in paths["/api/games"]["post"]["responses"]["403"]["description"]
+
+
+def test_a_browser_app_may_read_x_accepted_scopes(db_url, monkeypatch, records_only):
+    monkeypatch.setenv("CORS_ORIGINS", "https://app.example")
+    browser = create_app({"PHOENIX_CONFIG": "testing", "SQLALCHEMY_DATABASE_URI": db_url}).test_client()
+    response = browser.post(
+        "/api/games", json=GAME, headers={"Origin": "https://app.example", **signed(records_only)}
+    )
+    assert response.status_code == 403
+    exposed = {name.strip() for name in response.headers["Access-Control-Expose-Headers"].split(",")}
+    assert "X-Accepted-Scopes" in exposed

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from phoenix.auth import CONCURRENT_CHANGE, KEY_REPLACED, KEY_REVOKED
+from phoenix.config import load_config
 from phoenix.models import AuthenticationKey, utcnow
 
 KEY = re.compile(r"phx_[0-9a-f]{16}_[0-9A-Za-z]{43}")
@@ -180,3 +181,13 @@ def test_rotate_with_grace_by_prefix(client, runner):
     bad = runner.invoke(args=["keys", "rotate", "ops", "--grace-seconds", "999999999"])
     assert bad.exit_code != 0
     assert "grace_seconds" in bad.output
+
+
+def test_the_grace_limit_is_read_from_the_environment(monkeypatch):
+    monkeypatch.delenv("PHOENIX_KEY_MAX_GRACE_SECONDS", raising=False)
+    assert load_config("/tmp")["PHOENIX_KEY_MAX_GRACE_SECONDS"] == 86400
+    monkeypatch.setenv("PHOENIX_KEY_MAX_GRACE_SECONDS", "0")
+    assert load_config("/tmp")["PHOENIX_KEY_MAX_GRACE_SECONDS"] == 0
+    monkeypatch.setenv("PHOENIX_KEY_MAX_GRACE_SECONDS", "a day")
+    with pytest.raises(RuntimeError, match="PHOENIX_KEY_MAX_GRACE_SECONDS must be a whole number"):
+        load_config("/tmp")

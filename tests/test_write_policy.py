@@ -3,6 +3,7 @@ username that created it, or a key with the operator-granted moderate scope)."""
 
 import pytest
 
+from phoenix.config import load_config
 from phoenix.models import Game, Record
 
 GAME = {"name": "Doom", "platform": "PC", "publisher": "id Software", "genre": "Shooter", "year": 1993}
@@ -118,9 +119,7 @@ class TestSharedPolicy:
             assert (changed.lastmodifiedby, changed.createdby) == ("bob", "alice")
 
 
-def test_an_unknown_write_policy_stops_the_app_at_start(monkeypatch, db_url):
-    from phoenix.config import load_config
-
+def test_an_unknown_write_policy_stops_the_app_at_start(monkeypatch):
     monkeypatch.setenv("PHOENIX_WRITE_POLICY", "everyone")
     with pytest.raises(RuntimeError, match="PHOENIX_WRITE_POLICY must be one of shared, owner"):
         load_config("/tmp")
