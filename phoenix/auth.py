@@ -211,8 +211,8 @@ def revoke_lineage(lineage):
 
 
 def revoke_username(username):
-    """Revoke every key of username (whatever its case) and commit: how many were working. Its rows are
-    locked first, so that a rotation racing this cannot leave a key behind."""
+    """Revoke every key of username (whatever its case) and commit: how many rows were not revoked yet.
+    Its rows are locked first, so that a rotation racing this cannot leave a key behind."""
     same_name = func.lower(AuthenticationKey.username) == username.lower()
     db.session.execute(select(AuthenticationKey.id).where(same_name).with_for_update())
     revoked = db.session.execute(

@@ -164,7 +164,7 @@ def register_key_commands(app):
             if KEY_PREFIX.fullmatch(target) or not username_taken(target):
                 raise click.ClickException(f"No key has the username {target!r}.")
             count = revoke_username(target)
-            click.echo(f"Revoked every key of {target} ({count} still working until now).")
+            click.echo(f"Revoked every key of {target} ({count} not revoked until now).")
             return
         row = target_key(target, name)
         if row.revoked_at is not None:

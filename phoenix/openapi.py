@@ -80,6 +80,12 @@ ERROR = {
     "properties": {
         "status": {"type": "string", "enum": ["failed"]},
         "message": {"type": "string", "description": "One sentence a person can act on."},
+        # Only some failures carry it so far (missing_scope, not_owner, ...): not required yet.
+        "code": {
+            "type": "string",
+            "pattern": "^[a-z][a-z_]*$",
+            "description": "A stable snake_case name of the failure, for scripts to match (README: Errors).",
+        },
         "errors": {
             "type": "object",
             "description": "For invalid input: the messages for each field, by field name.",
