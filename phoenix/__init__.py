@@ -72,7 +72,7 @@ CORS_REQUEST_HEADERS = [
     "Idempotency-Key",
 ]
 CORS_RESPONSE_HEADERS = [
-    "ETag", "Location", "Link", "Retry-After", "Idempotent-Replayed",
+    "ETag", "Location", "Link", "Retry-After", "Idempotent-Replayed", "X-Accepted-Scopes",
     "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset",
 ]  # fmt: skip
 

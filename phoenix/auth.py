@@ -23,6 +23,7 @@ from phoenix.errors import ApiError, error_answer
 from phoenix.extensions import db
 from phoenix.models import AuthenticationKey, key_state, utcnow
 from phoenix.openapi import Feature, header, shared_answer
+from phoenix.permissions import DEFAULT_SCOPES, stored_scopes
 
 NOT_AUTHENTICATED = "You are not authenticated! Please add an authentication key to the header and try again!"
 USERNAME_TAKEN = "The username you are trying to register has been already used!"
@@ -30,6 +31,7 @@ REVOKED_KEY_REFUSED = "This API key has been revoked and no longer works. Its us
 KEY_EXPIRED = "This API key expired on {when} and no longer works: ask the operator for a new one."
 KEY_REPLACED = "This API key has been rotated and no longer works: use the key that replaced it."
 CONCURRENT_CHANGE = "This API key was rotated or revoked by another request meanwhile."
+NAME_TAKEN = "A working key of this username is already named {name!r}: choose another name."
 REFUSALS = {"revoked": REVOKED_KEY_REFUSED, "expired": KEY_EXPIRED, "replaced": KEY_REPLACED}
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="phoenix"'}
 
@@ -62,13 +64,31 @@ def generate_key():
     return f"{prefix}_{secret}", prefix, secret
 
 
-def expiry(created_on, expires_in_days):
-    """When a key made at created_on expires: after expires_in_days, or PHOENIX_KEY_MAX_AGE_DAYS, or never."""
+def expiry(created_on, expires_in_days, ceiling=None):
+    """When a key made at created_on expires: after expires_in_days, or PHOENIX_KEY_MAX_AGE_DAYS, or
+    never; and never after ceiling (the expiry of the key that makes it: no key outlives its maker)."""
     days = expires_in_days or current_app.config["PHOENIX_KEY_MAX_AGE_DAYS"]
-    return created_on + timedelta(days=days) if days else None
+    candidates = [created_on + timedelta(days=days)] if days else []
+    if ceiling is not None:
+        candidates.append(ceiling)
+    return min(candidates, default=None)
 
 
-def new_key_row(username, expires_in_days=None):
+def new_lineage():
+    """The id of a new lineage: a key and the keys rotated from it share it."""
+    return secrets.token_hex(16)
+
+
+def new_key_row(
+    username,
+    expires_in_days=None,
+    *,
+    name="default",
+    scopes=DEFAULT_SCOPES,
+    lineage=None,
+    founding=False,
+    ceiling=None,
+):
     """A key row for username, added to the session: (row, key). The key is shown once and never kept."""
     key, prefix, secret = generate_key()
     now = utcnow()
@@ -77,7 +97,11 @@ def new_key_row(username, expires_in_days=None):
         prefix=prefix,
         secret_hash=digest(secret),
         created_on=now,
-        expires_at=expiry(now, expires_in_days),
+        expires_at=expiry(now, expires_in_days, ceiling),
+        name=name,
+        scopes=stored_scopes(scopes),
+        lineage=lineage or new_lineage(),
+        founding=founding,
     )
     db.session.add(row)
     return row, key
@@ -89,50 +113,121 @@ def username_taken(username):
     return db.session.execute(query.limit(1)).first() is not None
 
 
-def issue_key(username, expires_in_days=None):
-    """Add a key for username to the request's transaction: (row, key); 409 if the name is taken, whatever
-    its case. A savepoint holds the INSERT, so that a taken name undoes it alone and the 409 is certain."""
+def issue_key(username, expires_in_days=None, *, name="default", scopes=DEFAULT_SCOPES):
+    """Register username with its first key, in the request's transaction: (row, key); 409 if the name is
+    taken, whatever its case. A savepoint holds the INSERT, so that a taken name undoes it alone and the
+    409 is certain."""
     try:
         with db.session.begin_nested():
-            row, key = new_key_row(username, expires_in_days)
+            row, key = new_key_row(username, expires_in_days, name=name, scopes=scopes, founding=True)
     except IntegrityError:
         if username_taken(username):
-            raise ApiError(409, USERNAME_TAKEN) from None
+            raise ApiError(409, USERNAME_TAKEN, code="username_taken") from None
         raise
     return row, key
 
 
-def rotate_key(row, expires_in_days=None, *, any_state=False):
-    """Replace row with a new key for the same username, in the request's transaction: (new row, key).
+def add_key(username, name, scopes, expires_in_days=None, maker=None):
+    """Another key for an existing username, in a lineage of its own, in the request's transaction: (row,
+    key).
 
-    The old key stops working when that transaction commits. Only a current, working key is rotated (409
-    otherwise, if another request rotated or revoked it meanwhile), unless any_state (the operator's command).
+    maker: the key row that mints it (None: the operator), which must still work once its lineage is
+    locked (so a revoke racing this call wins), and past whose expiry the new key does not live.
+    409 if one of the username's working keys has that name already (a savepoint settles it).
     """
-    still_current = AuthenticationKey.replaced_at.is_(None)
+    ceiling = None
+    if maker is not None:
+        current = lock_lineage(maker.lineage).get(maker.id)
+        if current is None or key_state(current) != "active":
+            raise ApiError(409, CONCURRENT_CHANGE, code="conflict")
+        ceiling = current.expires_at
+    try:
+        with db.session.begin_nested():
+            row, key = new_key_row(username, expires_in_days, name=name, scopes=scopes, ceiling=ceiling)
+    except IntegrityError:
+        raise ApiError(409, NAME_TAKEN.format(name=name), code="conflict") from None
+    return row, key
+
+
+def lock_lineage(lineage):
+    """Lock every row of a lineage until the commit (PostgreSQL; SQLite's writes are serial already):
+    {id: row as it is now}. Revoke and rotate both start here, so one waits for the other."""
+    rows = db.session.execute(
+        select(*AuthenticationKey.__table__.columns)
+        .where(AuthenticationKey.lineage == lineage)
+        .with_for_update()
+    ).all()
+    return {row.id: row for row in rows}
+
+
+def rotate_key(row, expires_in_days=None, grace_seconds=0, *, any_state=False):
+    """Replace row with a new key of the same username, name, scopes and lineage, in the request's
+    transaction: (new row, key).
+
+    The old key stops working when that transaction commits, or grace_seconds later. Only a current,
+    working key is rotated (409 otherwise, if another request rotated or revoked it meanwhile), unless
+    any_state (the operator's command). A key rotates into one that lives no longer than itself, except by
+    the operator.
+    """
+    current = lock_lineage(row.lineage).get(row.id)
+    working = current is not None and current.replaced_at is None
     if not any_state:
-        still_current &= AuthenticationKey.revoked_at.is_(None)
-    replaced = db.session.execute(
+        working = working and key_state(current) == "active"
+    if not working:
+        raise ApiError(409, CONCURRENT_CHANGE, code="conflict")
+    now = utcnow()
+    db.session.execute(
         update(AuthenticationKey)
-        .where(AuthenticationKey.id == row.id, still_current)
-        .values(replaced_at=utcnow())
+        .where(AuthenticationKey.id == row.id)
+        .values(
+            replaced_at=now, grace_until=now + timedelta(seconds=grace_seconds) if grace_seconds else None
+        )
         .execution_options(synchronize_session=False)
     )
-    if replaced.rowcount != 1:
-        raise ApiError(409, CONCURRENT_CHANGE)
-    new_row, key = new_key_row(row.username, expires_in_days)
+    new_row, key = new_key_row(
+        current.username,
+        expires_in_days,
+        name=current.name,
+        scopes=current.scopes.split(),
+        lineage=current.lineage,
+        founding=current.founding,
+        ceiling=None if any_state else current.expires_at,
+    )
     db.session.flush()
     return new_row, key
 
 
-def revoke_key(row):
-    """Mark row revoked now, in the request's transaction: it stops working once that commits; its
-    username stays taken. The row as it now stands."""
+def revoke_lineage(lineage):
+    """Mark every key of a lineage revoked now (the caller's transaction): none of them works after the
+    commit, a key a concurrent rotation made from them included."""
+    lock_lineage(lineage)
+    # A statement of its own, after the lock: it sees a rotation that committed while this one waited.
     db.session.execute(
         update(AuthenticationKey)
-        .where(AuthenticationKey.id == row.id, AuthenticationKey.revoked_at.is_(None))
+        .where(AuthenticationKey.lineage == lineage, AuthenticationKey.revoked_at.is_(None))
         .values(revoked_at=utcnow())
         .execution_options(synchronize_session=False)
     )
+
+
+def revoke_username(username):
+    """Revoke every key of username (whatever its case), in the caller's transaction: how many rows were not
+    revoked yet. Its rows are locked first, so that a rotation racing this cannot leave a key behind."""
+    same_name = func.lower(AuthenticationKey.username) == username.lower()
+    db.session.execute(select(AuthenticationKey.id).where(same_name).with_for_update())
+    revoked = db.session.execute(
+        update(AuthenticationKey)
+        .where(same_name, AuthenticationKey.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return revoked.rowcount
+
+
+def revoke_key(row):
+    """Revoke row's lineage, in the request's transaction: the key (and any rotated from it) stops working
+    once that commits; its username stays taken. The row as it now stands."""
+    revoke_lineage(row.lineage)
     return db.session.get(AuthenticationKey, row.id, populate_existing=True)
 
 
@@ -260,5 +355,6 @@ def stamp_modification(item, created=False):
     now = utcnow()
     if created:
         item.creationdate = now
+        item.createdby = username
     item.lastmodificationdate = now
     item.lastmodifiedby = username

@@ -11,14 +11,16 @@ from flask.cli import AppGroup
 from marshmallow import ValidationError
 from sqlalchemy import func, select
 
-from phoenix.auth import issue_key, revoke_key, rotate_key
+from phoenix.auth import add_key, issue_key, revoke_key, revoke_username, rotate_key, username_taken
 from phoenix.bulk import analyze, insert_rows
 from phoenix.errors import ApiError
 from phoenix.extensions import db
 from phoenix.fakes import GAME_COLUMNS, RECORD_COLUMNS, fake_games, fake_records
 from phoenix.gamescsv import CountingReader, CSVLayoutError, ImportReport, read_games
 from phoenix.models import CURRENT_KEY, AuthenticationKey, Game, Record, utcnow
-from phoenix.schemas import key_request_schema, key_rotation_schema, key_schema
+from phoenix.permissions import DEFAULT_SCOPES, SCOPES
+from phoenix.resources.keys import KEY_PREFIX
+from phoenix.schemas import account_key_request_schema, key_request_schema, key_rotation_schema, key_schema
 
 LIFETIME_HELP = "Days the key lives (default: PHOENIX_KEY_MAX_AGE_DAYS, else forever)."
 
@@ -39,20 +41,63 @@ def options_loaded(schema, data):
         raise click.UsageError("; ".join(problems)) from None
 
 
-def current_key(username):
-    """The current key row of username (whatever its case), or a ClickException."""
+def current_key(username, name="default"):
+    """username's current key called name (whatever the username's case), the working one first; or a
+    ClickException."""
     same_name = func.lower(AuthenticationKey.username) == username.lower()
-    row = db.session.execute(select(AuthenticationKey).where(same_name, CURRENT_KEY)).scalar_one_or_none()
+    row = (
+        db.session.execute(
+            select(AuthenticationKey)
+            .where(same_name, AuthenticationKey.name == name, CURRENT_KEY)
+            .order_by(AuthenticationKey.revoked_at.is_not(None), AuthenticationKey.id.desc())
+            .limit(1)
+        )
+        .scalars()
+        .first()
+    )
     if row is None:
-        raise click.ClickException(f"No key has the username {username!r}.")
+        if name == "default" or not username_taken(username):
+            raise click.ClickException(f"No key has the username {username!r}.")
+        raise click.ClickException(f"{username} has no key named {name!r}.")
     return row
+
+
+def key_by_prefix(prefix):
+    """The key row with that prefix, or a ClickException."""
+    row = db.session.execute(
+        select(AuthenticationKey).where(AuthenticationKey.prefix == prefix)
+    ).scalar_one_or_none()
+    if row is None:
+        raise click.ClickException(f"No key has the prefix {prefix!r}.")
+    return row
+
+
+def target_key(target, name):
+    """The key a command means: by its prefix (phx_... or legacy_...), else USERNAME's key called name."""
+    return key_by_prefix(target) if KEY_PREFIX.fullmatch(target) else current_key(target, name)
+
+
+def parse_scopes(value):
+    """--scopes: scope names separated by commas or spaces; a usage error for any unknown one."""
+    if value is None:
+        return DEFAULT_SCOPES
+    scopes = value.replace(",", " ").split()
+    unknown = [scope for scope in scopes if scope not in SCOPES]
+    if unknown or not scopes:
+        raise click.BadParameter(f"Use some of {', '.join(SCOPES)}.", param_hint="--scopes")
+    return scopes
 
 
 def show_new_key(row, key, what):
     """The new key alone on stdout (KEY=$(flask keys create NAME) works); the details on stderr."""
     details = key_schema.dump(row)
     expires = details["expires_at"] or "never"
-    click.echo(f"{what} for {row.username}: prefix {row.prefix}, expires {expires}.", err=True)
+    scopes = " ".join(details["scopes"])
+    click.echo(
+        f"{what} for {row.username}: prefix {row.prefix}, expires {expires}, name {row.name!r}, "
+        f"scopes {scopes}.",
+        err=True,
+    )
     click.echo("It is shown this once:", err=True)
     click.echo(key)
 
@@ -63,34 +108,70 @@ def register_key_commands(app):
 
     @keys.command("create")
     @click.argument("username")
+    @click.option(
+        "--name", help="The key's name (default: default). Given for a taken USERNAME: one more key."
+    )
+    @click.option("--scopes", help=f"Comma-separated, of {', '.join(SCOPES)} (default: all but moderate).")
     @click.option("--expires-in-days", type=int, help=LIFETIME_HELP)
-    def create(username, expires_in_days):
-        """Create a key for USERNAME and print it."""
+    def create(username, name, scopes, expires_in_days):
+        """Create a key for USERNAME and print it: its first, or (with --name) one more."""
         values = options_loaded(
             key_request_schema, {"username": username, "expires_in_days": expires_in_days}
         )
+        if name is not None:
+            options_loaded(account_key_request_schema, {"name": name})
+        scopes = parse_scopes(scopes)
+        existing = db.session.execute(
+            select(AuthenticationKey.username)
+            .where(func.lower(AuthenticationKey.username) == username.lower(), AuthenticationKey.founding)
+            .limit(1)
+        ).scalar()
         try:
-            row, key = issue_key(values["username"], values.get("expires_in_days"))
+            if existing is not None and name is not None:
+                row, key = add_key(existing, name, scopes, values.get("expires_in_days"))
+            else:
+                row, key = issue_key(
+                    values["username"], values.get("expires_in_days"), name=name or "default", scopes=scopes
+                )
         except ApiError as error:
             raise click.ClickException(error.message) from None
         db.session.commit()
         show_new_key(row, key, "Created a key")
 
     @keys.command("rotate")
-    @click.argument("username")
+    @click.argument("target", metavar="USERNAME|PREFIX")
+    @click.option("--name", default="default", show_default=True, help="Which of USERNAME's keys.")
     @click.option("--expires-in-days", type=int, help=LIFETIME_HELP)
-    def rotate(username, expires_in_days):
-        """Replace USERNAME's key with a new one and print it, even a revoked or expired key."""
-        values = options_loaded(key_rotation_schema, {"expires_in_days": expires_in_days})
-        row, key = rotate_key(current_key(username), values.get("expires_in_days"), any_state=True)
+    @click.option("--grace-seconds", type=int, help="How long the old key goes on working (default: 0).")
+    def rotate(target, name, expires_in_days, grace_seconds):
+        """Replace a key with a new one and print it, even a revoked or expired key."""
+        values = options_loaded(
+            key_rotation_schema, {"expires_in_days": expires_in_days, "grace_seconds": grace_seconds}
+        )
+        row = target_key(target, name)
+        try:
+            row, key = rotate_key(
+                row, values.get("expires_in_days"), values.get("grace_seconds", 0), any_state=True
+            )
+        except ApiError as error:
+            raise click.ClickException(error.message) from None
         db.session.commit()
         show_new_key(row, key, "Rotated the key")
 
     @keys.command("revoke")
-    @click.argument("username")
-    def revoke(username):
-        """Revoke USERNAME's key: it stops working at once; the username stays taken."""
-        row = current_key(username)
+    @click.argument("target", metavar="USERNAME|PREFIX")
+    @click.option("--name", default="default", show_default=True, help="Which of USERNAME's keys.")
+    @click.option("--all", "every", is_flag=True, help="Every key of USERNAME (a compromised account).")
+    def revoke(target, name, every):
+        """Revoke a key (and those rotated from it): it stops working at once; the username stays taken."""
+        if every:
+            if KEY_PREFIX.fullmatch(target) or not username_taken(target):
+                raise click.ClickException(f"No key has the username {target!r}.")
+            count = revoke_username(target)
+            db.session.commit()
+            click.echo(f"Revoked every key of {target} ({count} not revoked until now).")
+            return
+        row = target_key(target, name)
         if row.revoked_at is not None:
             click.echo(f"The key of {row.username} was already revoked on {row.revoked_at.isoformat()}.")
             return
@@ -99,18 +180,34 @@ def register_key_commands(app):
         click.echo(f"Revoked the key of {row.username} (prefix {row.prefix}).")
 
     @keys.command("list")
-    def list_keys():
-        """List every key, past ones included: username, prefix, state and dates. Never a secret."""
-        rows = db.session.execute(
-            select(AuthenticationKey).order_by(func.lower(AuthenticationKey.username), AuthenticationKey.id)
-        ).scalars()
+    @click.argument("username", required=False)
+    def list_keys(username):
+        """List every key (of USERNAME, if given), past ones included: username, prefix, state, dates,
+        name and scopes. Never a secret."""
+        query = select(AuthenticationKey).order_by(
+            func.lower(AuthenticationKey.username), AuthenticationKey.id
+        )
+        if username is not None:
+            query = query.where(func.lower(AuthenticationKey.username) == username.lower())
+        rows = db.session.execute(query).scalars()
         now = utcnow()
-        columns = ("username", "prefix", "state", "created_on", "last_used_at", "expires_at")
+        # New columns go at the end, so that scripts reading the first ones by position keep working.
+        columns = (
+            "username",
+            "prefix",
+            "state",
+            "created_on",
+            "last_used_at",
+            "expires_at",
+            "name",
+            "scopes",
+        )
         click.echo("\t".join(columns))
         for row in rows:
             dumped = key_schema.dump(row)
             values = [row.username, row.prefix, row.state(now)]
             values += [dumped[name] or "-" for name in ("created_on", "last_used_at", "expires_at")]
+            values += [row.name, ",".join(dumped["scopes"])]
             click.echo("\t".join(values))
 
     app.cli.add_command(keys)
@@ -201,7 +298,12 @@ def register_games_commands(app):
                 def advance(_):
                     bar.update(counted.position - bar.pos)
 
-                stamp = {"creationdate": now, "lastmodificationdate": now, "lastmodifiedby": username}
+                stamp = {
+                    "creationdate": now,
+                    "lastmodificationdate": now,
+                    "lastmodifiedby": username,
+                    "createdby": username,
+                }
                 try:
                     games = read_games(counted, report, encoding)
                     rows = (tuple(game[c] if c in game else stamp[c] for c in GAME_COLUMNS) for game in games)

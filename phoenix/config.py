@@ -42,6 +42,12 @@ def env_optional_int(name, minimum=1):
     return int(value)
 
 
+def env_whole(name, default):
+    """A whole number of at least 0 from the environment, or default when it is unset or blank."""
+    value = env_optional_int(name, minimum=0)
+    return default if value is None else value
+
+
 def env_rate_limit(name, default):
     """A rate limit such as "600/minute" (Flask-Limiter's notation), checked when the app starts."""
     value = os.environ.get(name, "").strip() or default
@@ -63,6 +69,14 @@ def env_flag(name, default):
     if not value:
         return default
     return value in ("1", "true", "yes", "on")
+
+
+def env_choice(name, choices, default):
+    """One of choices from the environment (case-insensitive), or default when unset."""
+    value = os.environ.get(name, "").strip().lower() or default
+    if value not in choices:
+        raise RuntimeError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
 
 
 def engine_options(url):
@@ -104,6 +118,10 @@ def load_config(instance_path, name=None):
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
         "PHOENIX_OPEN_REGISTRATION": env_flag("PHOENIX_OPEN_REGISTRATION", True),
         "PHOENIX_KEY_MAX_AGE_DAYS": env_optional_int("PHOENIX_KEY_MAX_AGE_DAYS"),
+        # How long a rotated-away key may go on working (grace_seconds), at most.
+        "PHOENIX_KEY_MAX_GRACE_SECONDS": env_whole("PHOENIX_KEY_MAX_GRACE_SECONDS", 86400),
+        # Who may change an item: any key with the write scope ("shared"), or its creator ("owner").
+        "PHOENIX_WRITE_POLICY": env_choice("PHOENIX_WRITE_POLICY", ("shared", "owner"), "shared"),
         "PHOENIX_TRUSTED_PROXIES": env_optional_int("PHOENIX_TRUSTED_PROXIES", minimum=0) or 0,
         "CORS_ORIGINS": env_list("CORS_ORIGINS"),
         # Flask-Limiter's own setting names, so that its documentation applies as it stands.

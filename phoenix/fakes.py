@@ -11,10 +11,11 @@ from phoenix.models import utcnow
 
 RECORD_COLUMNS = (
     "timestamp", "value1", "value2", "value3", "creationdate", "lastmodificationdate", "lastmodifiedby",
+    "createdby",
 )  # fmt: skip
 GAME_COLUMNS = (
     "name", "platform", "publisher", "genre", "year",
-    "creationdate", "lastmodificationdate", "lastmodifiedby",
+    "creationdate", "lastmodificationdate", "lastmodifiedby", "createdby",
 )  # fmt: skip
 
 SENSORS = (
@@ -98,7 +99,7 @@ def fake_records(count, username="seed", seed=None):
             sometimes_none(rng, rng.choices((True, False), k=size), 0.05),
         )
         for row in zip(*columns, strict=True):
-            yield (*row, *next(times), username)
+            yield (*row, *next(times), username, username)
 
 
 def fake_games(count, username="seed", seed=None):
@@ -116,4 +117,4 @@ def fake_games(count, username="seed", seed=None):
             rng.choices(years, k=size),
         )
         for row in zip(*columns, strict=True):
-            yield (*row, *next(times), username)
+            yield (*row, *next(times), username, username)

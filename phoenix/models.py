@@ -47,6 +47,8 @@ class Stamped:
     creationdate = db.Column(UTCDateTime, nullable=False, default=utcnow)
     lastmodificationdate = db.Column(UTCDateTime, nullable=False, default=utcnow)
     lastmodifiedby = db.Column(db.String(64), nullable=False)
+    # The username that created the row: under PHOENIX_WRITE_POLICY=owner, the one that may change it.
+    createdby = db.Column(db.String(64))
     # 1 at creation, +1 on every change; the ETag. SQLAlchemy checks it in each UPDATE's WHERE.
     version = db.Column(db.Integer, nullable=False, default=1)
 
@@ -85,8 +87,9 @@ class Game(Stamped, db.Model):
 class AuthenticationKey(db.Model):
     """An API key: the username it stamps on writes, its public prefix and the digest of its secret.
 
-    The key itself is never stored. A username has one current key at a time: rotating adds a row
-    and marks the old one replaced; revoking marks the current one revoked (the name stays taken).
+    The key itself is never stored. A username may hold several working keys, each with a name and
+    scopes. Rotating adds a row to the key's lineage and marks the old one replaced (at once, or after a
+    grace period); revoking marks every row of the lineage revoked (the username stays taken).
     """
 
     __tablename__ = "authenticationkey"
@@ -101,6 +104,15 @@ class AuthenticationKey(db.Model):
     last_used_at = db.Column(UTCDateTime)
     revoked_at = db.Column(UTCDateTime)
     replaced_at = db.Column(UTCDateTime)
+    name = db.Column(db.String(64), nullable=False, default="default")
+    scopes = db.Column(db.String(255), nullable=False)  # space-separated (phoenix.permissions)
+    # The key and the keys rotated from it or into it: a revoke stops them all, and revoke and rotate
+    # lock the lineage's rows, so that neither can slip past the other.
+    lineage = db.Column(db.String(80), nullable=False)
+    # The lineage that registered the username: its current row keeps the username taken.
+    founding = db.Column(db.Boolean, nullable=False, default=False)
+    # A rotated-away key works until then (a rotation with grace_seconds).
+    grace_until = db.Column(UTCDateTime)
 
     def state(self, now=None):
         """ "active", or why the key no longer works: "replaced", "revoked" or "expired"."""
@@ -109,12 +121,16 @@ class AuthenticationKey(db.Model):
 
 def key_state(key, now=None):
     """A key's state, from its row (an ORM object or a plain one): "active", "replaced", "revoked" or
-    "expired"."""
-    if key.replaced_at is not None:
-        return "replaced"
-    if key.revoked_at is not None:
+    "expired". A rotated-away key in its grace period is active until grace_until."""
+    now = now or utcnow()
+    replaced = key.replaced_at is not None and (key.grace_until is None or key.grace_until <= now)
+    # Whichever came last: a key revoked with its lineage after a rotation is "revoked" (its successor
+    # is too); a revoked key that the operator rotated afterwards is "replaced".
+    if key.revoked_at is not None and (not replaced or key.revoked_at >= key.replaced_at):
         return "revoked"
-    if key.expires_at is not None and key.expires_at <= (now or utcnow()):
+    if replaced:
+        return "replaced"
+    if key.expires_at is not None and key.expires_at <= now:
         return "expired"
     return "active"
 
@@ -169,16 +185,28 @@ class IdempotentRequest(db.Model):
     created_at = db.Column(UTCDateTime, nullable=False, default=utcnow)
 
 
-# Usernames are unique whatever their case, so "Admin" cannot pose as "admin". Rows of keys that were
-# rotated away are left out, so that a username's current key and its past ones can live side by side.
+# Usernames are unique whatever their case, so "Admin" cannot pose as "admin": one current row of a
+# founding lineage per username. Rows of keys rotated away, and the username's other keys, are left out.
 CURRENT_KEY = AuthenticationKey.replaced_at.is_(None)
+FOUNDING_KEY = CURRENT_KEY & AuthenticationKey.founding.is_(True)
 db.Index(
     "uq_authenticationkey_username_lower",
     func.lower(AuthenticationKey.username),
     unique=True,
-    sqlite_where=CURRENT_KEY,
-    postgresql_where=CURRENT_KEY,
+    sqlite_where=FOUNDING_KEY,
+    postgresql_where=FOUNDING_KEY,
 )
+# A key's name is unique among its username's keys that are neither rotated away nor revoked.
+NAMED_KEY = CURRENT_KEY & AuthenticationKey.revoked_at.is_(None)
+db.Index(
+    "uq_authenticationkey_username_name",
+    func.lower(AuthenticationKey.username),
+    AuthenticationKey.name,
+    unique=True,
+    sqlite_where=NAMED_KEY,
+    postgresql_where=NAMED_KEY,
+)
+db.Index("ix_authenticationkey_lineage", AuthenticationKey.lineage)
 
 
 # The keys that lists sort and filter on (phoenix/listing.py), and the indexes built on exactly them:

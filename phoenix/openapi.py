@@ -106,7 +106,8 @@ class Feature:
     """What a piece of machinery adds to each operation it serves: parameters, answers, a security need.
 
     success_headers are added to the operation's own 2xx answers (not to shared ones); security_schemes
-    (name -> scheme) are what the security requirement names.
+    (name -> scheme) are what the security requirement names; extensions ("x-..." -> a list) are merged
+    into the operation object.
     """
 
     parameters: tuple = ()
@@ -114,6 +115,7 @@ class Feature:
     success_headers: Mapping = field(default_factory=dict)
     security: tuple = ()
     security_schemes: Mapping = field(default_factory=dict)
+    extensions: Mapping = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -357,7 +359,12 @@ class SpecWriter:
         answers = dict(declared.answers)
         success_headers = {}
         security = []
+        extensions = {}
         for feature in features:
+            for name, values in feature.extensions.items():
+                extensions.setdefault(name, []).extend(
+                    value for value in values if value not in extensions[name]
+                )
             for code, answer in feature.answers.items():
                 answers.setdefault(code, answer)
             success_headers.update(feature.success_headers)
@@ -386,6 +393,7 @@ class SpecWriter:
             for code, answer in sorted(answers.items())
         }
         operation["security"] = security  # [] says it: this operation needs no key
+        operation.update(extensions)
         self.tags.setdefault(declared.tag.name, declared.tag)
         return operation
 

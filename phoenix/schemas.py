@@ -8,7 +8,8 @@ from marshmallow_sqlalchemy import ModelConverter
 from sqlalchemy import Boolean, Float, Integer, String
 
 from phoenix.extensions import ma
-from phoenix.models import AuthenticationKey, Game, Record
+from phoenix.models import AuthenticationKey, Game, Record, key_state
+from phoenix.permissions import SCOPES
 
 READ_ONLY_MESSAGE = "Read-only field: the server sets it."
 AT_LEAST_ONE_RECORD_FIELD = "Please populate atleast one field into the record and try again!"
@@ -216,8 +217,8 @@ class KeyLifetimeField(JSONInteger):
         return value
 
 
-class KeyRotationSchema(BaseSchema):
-    """A request to rotate the calling key: optionally, how long the new one lives."""
+class KeyLifetimeSchema(BaseSchema):
+    """The part of every key request that says how long the new key lives."""
 
     class Meta(BaseSchema.Meta):
         model = AuthenticationKey
@@ -226,10 +227,38 @@ class KeyRotationSchema(BaseSchema):
     expires_in_days = KeyLifetimeField(load_only=True)
 
 
-class KeyRequestSchema(KeyRotationSchema):
+class GraceField(JSONInteger):
+    """grace_seconds: how long a rotated-away key goes on working, 0 to PHOENIX_KEY_MAX_GRACE_SECONDS."""
+
+    default_error_messages = {
+        "too_long": "Must be at most {max} (this server's PHOENIX_KEY_MAX_GRACE_SECONDS)."
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(validate=validate.Range(min=0), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        most = current_app.config["PHOENIX_KEY_MAX_GRACE_SECONDS"]
+        if value > most:
+            raise self.make_error("too_long", max=most)
+        return value
+
+
+class KeyRotationSchema(KeyLifetimeSchema):
+    """A request to rotate the calling key: optionally, how long the new one lives, and how long the old
+    one goes on working (an overlap, so that a fleet switches without a failed request)."""
+
+    class Meta(KeyLifetimeSchema.Meta):
+        fields = ("expires_in_days", "grace_seconds")
+
+    grace_seconds = GraceField(load_only=True)
+
+
+class KeyRequestSchema(KeyLifetimeSchema):
     """A request for a new API key: a username and, optionally, how long the key lives."""
 
-    class Meta(KeyRotationSchema.Meta):
+    class Meta(KeyLifetimeSchema.Meta):
         fields = ("username", "expires_in_days")
 
     username = ma.auto_field(
@@ -240,18 +269,73 @@ class KeyRequestSchema(KeyRotationSchema):
     )
 
 
+KEY_NAME = WholeMatch(
+    r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$",
+    error="Use 1 to 64 letters, digits, '_', '.', ':' or '-', starting with a letter or digit.",
+)
+
+
+class Scopes(fields.List):
+    """A key's scopes: a JSON array of scope names, stored as one space-separated string."""
+
+    def __init__(self, **kwargs):
+        super().__init__(fields.String(validate=validate.OneOf(SCOPES)), **kwargs)
+
+    default_error_messages = {"unknown": "Unknown scope {names}: use some of {scopes}."}
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else value.split()
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        # One flat message naming the bad ones: a List's own errors are keyed by index.
+        if isinstance(value, list):
+            unknown = [name for name in value if not isinstance(name, str) or name not in SCOPES]
+            if unknown:
+                names = ", ".join(map(repr, unknown[:5]))
+                raise self.make_error("unknown", names=names, scopes=", ".join(SCOPES))
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class AccountKeyRequestSchema(KeyLifetimeSchema):
+    """A request for another key of the caller's username: its name, scopes and lifetime."""
+
+    class Meta(KeyLifetimeSchema.Meta):
+        fields = ("name", "scopes", "expires_in_days")
+
+    name = fields.String(required=True, validate=KEY_NAME)
+    scopes = Scopes(load_only=True, validate=validate.Length(min=1, max=len(SCOPES)))
+
+
+class KeyState(fields.String):
+    """A key's state, worked out from its row: active, replaced, revoked or expired."""
+
+    def __init__(self, **kwargs):
+        super().__init__(validate=validate.OneOf(["active", "replaced", "revoked", "expired"]), **kwargs)
+
+    def serialize(self, attr, obj, accessor=None, **kwargs):
+        return key_state(obj)
+
+
 class KeySchema(BaseSchema):
     """An API key as its owner sees it: never the secret (creation adds the key itself, once)."""
 
     class Meta(BaseSchema.Meta):
         model = AuthenticationKey
-        fields = ("username", "prefix", "created_on", "last_used_at", "expires_at")
+        fields = (
+            "username", "name", "scopes", "prefix", "state",
+            "created_on", "last_used_at", "expires_at", "grace_until",
+        )  # fmt: skip
 
     username = fields.String(dump_only=True)
+    name = fields.String(dump_only=True)
+    scopes = Scopes(dump_only=True)
     prefix = fields.String(dump_only=True)
+    state = KeyState(dump_only=True)
     created_on = UTCTimestamp(dump_only=True)
     last_used_at = UTCTimestamp(dump_only=True, allow_none=True)
     expires_at = UTCTimestamp(dump_only=True, allow_none=True)
+    # Set while a rotated-away key goes on working: until when.
+    grace_until = UTCTimestamp(dump_only=True, allow_none=True)
 
 
 class HistorySchema(ma.Schema):
@@ -350,5 +434,6 @@ record_schema = RecordSchema()
 game_schema = GameSchema()
 key_request_schema = KeyRequestSchema()
 key_rotation_schema = KeyRotationSchema()
+account_key_request_schema = AccountKeyRequestSchema()
 key_schema = KeySchema()
 history_schema = HistorySchema()

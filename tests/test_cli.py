@@ -96,12 +96,15 @@ def test_list_shows_every_key_and_no_secret(client, runner):
     result = runner.invoke(args=["keys", "list"])
     assert result.exit_code == 0, result.output
     lines = [line.split("\t") for line in result.output.splitlines()]
-    assert lines[0] == ["username", "prefix", "state", "created_on", "last_used_at", "expires_at"]
-    assert [(line[0], line[2]) for line in lines[1:]] == [
-        ("auditor", "revoked"),
-        ("ops", "replaced"),
-        ("ops", "active"),
+    assert lines[0] == [
+        "username", "prefix", "state", "created_on", "last_used_at", "expires_at", "name", "scopes",
+    ]  # fmt: skip
+    assert [(line[0], line[2], line[6]) for line in lines[1:]] == [
+        ("auditor", "revoked", "default"),
+        ("ops", "replaced", "default"),
+        ("ops", "active", "default"),
     ]
+    assert {line[7] for line in lines[1:]} == {"records:write,games:write,keys:manage"}
     assert lines[1][1] == second.rpartition("_")[0]
     for key in (first, second):
         assert key.rpartition("_")[2] not in result.output

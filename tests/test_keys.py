@@ -175,12 +175,17 @@ def test_own_key_shows_its_details_and_never_its_secret(client, api_key, rows):
         "status": "success",
         "key": {
             "username": "tester",
+            "name": "default",
+            "scopes": ["records:write", "games:write", "keys:manage"],
             "prefix": stored.prefix,
+            "state": "active",
             "created_on": stored.created_on.isoformat(timespec="microseconds"),
             "last_used_at": stored.last_used_at.isoformat(timespec="microseconds"),
             "expires_at": None,
+            "grace_until": None,
         },
     }
+    assert response.headers["Cache-Control"] == "no-store"
     assert api_key.rpartition("_")[2] not in response.get_data(as_text=True)
 
 

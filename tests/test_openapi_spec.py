@@ -101,7 +101,8 @@ def test_the_writes_and_only_they_ask_for_the_key(client, spec, auth):
             assert response.status_code != 401, (method, path)
     # Records and games: POST, PUT, PATCH, DELETE; legacy create, modify, remove; /api/keys/me: GET,
     # DELETE; its rotate: POST.
-    assert secured == 14
+    # /api/account/keys: GET, POST; /api/account/keys/<prefix>: DELETE.
+    assert secured == 17
 
 
 def readme_bodies():
@@ -156,7 +157,8 @@ def test_request_examples_are_accepted(client, spec, auth):
         if path == "/api/keys/me/rotate":
             auth = {"api-key": response.json["api_key"]}  # the old key stopped working
         tried += 1
-    assert tried == 10  # records and games: POST, PUT, PATCH; keys and their rotation; legacy create, modify
+    # records and games: POST, PUT, PATCH; keys, account keys and rotation; legacy create, modify
+    assert tried == 11
 
 
 def test_item_components_are_written_from_the_schemas(spec):
@@ -284,7 +286,15 @@ def test_the_key_lifecycle_is_documented(spec):
     own, rotate = spec["paths"]["/api/keys/me"], spec["paths"]["/api/keys/me/rotate"]["post"]
     assert set(own) == {"get", "delete"}
     key = spec["components"]["schemas"]["Key"]
-    assert set(key["properties"]) == {"username", "prefix", "created_on", "last_used_at", "expires_at"}
+    assert set(key["properties"]) == {
+        "username", "name", "scopes", "prefix", "state", "created_on", "last_used_at", "expires_at", "grace_until",
+    }  # fmt: skip
+    assert key["properties"]["scopes"]["items"]["enum"] == [
+        "records:write",
+        "games:write",
+        "keys:manage",
+        "moderate",
+    ]
     assert key["properties"]["expires_at"]["nullable"] is True
     assert rotate["requestBody"]["required"] is False  # a bare POST rotates
     assert set(rotate["requestBody"]["content"]["application/json"]["schema"]) == {"$ref"}

@@ -9,7 +9,7 @@ from phoenix.resources.changes import Changes
 from phoenix.resources.docs import API_INFO, ApiDocs, Landing, OpenApiSpec, StaticFile, SwaggerUiFile
 from phoenix.resources.games import GameHistory, GameItem, GameList
 from phoenix.resources.health import Health, Ready
-from phoenix.resources.keys import KeyList, KeyRotation, OwnKey
+from phoenix.resources.keys import AccountKey, AccountKeys, KeyList, KeyRotation, OwnKey
 from phoenix.resources.legacy import (
     CreateRecord,
     GenerateKey,
@@ -56,6 +56,8 @@ def register_resources(app):
     api.add_resource(KeyList, "/api/keys", endpoint="keys")
     api.add_resource(OwnKey, "/api/keys/me", endpoint="own_key")
     api.add_resource(KeyRotation, "/api/keys/me/rotate", endpoint="key_rotation")
+    api.add_resource(AccountKeys, "/api/account/keys", endpoint="account_keys")
+    api.add_resource(AccountKey, "/api/account/keys/<prefix>", endpoint="account_key")
 
     # Project Phoenix's original routes.
     api.add_resource(GenerateKey, "/api/generate_key/<username>", endpoint="legacy_generate_key")

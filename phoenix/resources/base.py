@@ -31,6 +31,7 @@ from phoenix.jsonio import envelope, success
 from phoenix.listing import Listing, link_header, list_page, next_link
 from phoenix.models import MAX_ID
 from phoenix.openapi import NULLABLE_TEXT, TEXT, Answer, Operation, Tag, array_of, header, schema
+from phoenix.permissions import require_owner, require_scope
 from phoenix.schemas import HistorySchema, NeedsAValue, dumper, history_schema, row_dumper
 
 MAX_BULK = 1000
@@ -58,6 +59,8 @@ class Collection:
     def docs(self):
         """The named schemas of its bodies, for the spec (CollectionDocs)."""
         return CollectionDocs(self)
+
+    write_scope: str  # the scope a key needs to write it (phoenix.permissions)
 
     @cached_property
     def dump(self):
@@ -433,6 +436,14 @@ class CollectionResource(Resource):
     collection: Collection
     method_decorators = {"get": [autocommit], "post": [write_transaction, require_api_key]}
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # The key is checked first, then its scope (Flask-RESTful applies the first decorator innermost).
+        cls.method_decorators = {
+            "get": [autocommit],
+            "post": [write_transaction, require_scope(cls.collection.write_scope), require_api_key],
+        }
+
     def get(self):
         collection = self.collection
         page = list_page(collection.listing)
@@ -476,6 +487,11 @@ class ItemResource(Resource):
         **{name: [write_transaction, require_api_key] for name in ("put", "patch", "delete")},
     }
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        write = [write_transaction, require_scope(cls.collection.write_scope), require_api_key]
+        cls.method_decorators = {"get": [autocommit], **dict.fromkeys(("put", "patch", "delete"), write)}
+
     def item_answer(self, item, message=None):
         body = success(**{self.collection.singular: self.collection.dump(item)})
         if message:
@@ -497,6 +513,7 @@ class ItemResource(Resource):
     def change(self, id, partial):
         collection = self.collection
         item = get_or_404(collection, id, for_update=True)  # locked until the commit
+        require_owner(item, collection.singular)
         # The request's own faults come before If-Match: retrying on a fresh version would not mend them.
         values = changes_from(collection, read_json_body(), partial)
         require_current_version(item, collection.singular)
@@ -506,6 +523,7 @@ class ItemResource(Resource):
     def delete(self, id):
         collection = self.collection
         item = get_or_404(collection, id, for_update=True)
+        require_owner(item, collection.singular)
         require_current_version(item, collection.singular)
         body, status, _ = self.item_answer(item, removed_message(collection, item.id))
         delete_item(collection, item)

@@ -2,6 +2,7 @@
 
 from phoenix.listing import Listing, bounds, contains, equals, equals_folded
 from phoenix.models import Game, folded, plain
+from phoenix.permissions import GAMES_WRITE
 from phoenix.resources.base import (
     Collection,
     CollectionResource,
@@ -20,6 +21,7 @@ GAMES = Collection(
     plural="games",
     not_found="The game does not exist! Please try a different game number!",
     description=f"A video-game catalogue: every field required, the year from {FIRST_YEAR} to {LAST_YEAR}.",
+    write_scope=GAMES_WRITE,
     listing=Listing(
         name="games",
         model=Game,

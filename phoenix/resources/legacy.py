@@ -10,6 +10,7 @@ from phoenix.jsonio import MESSAGE, envelope, success
 from phoenix.listing import Listing, link_header, list_page, next_link
 from phoenix.models import Record
 from phoenix.openapi import TEXT, Answer, Operation, Tag, schema
+from phoenix.permissions import RECORDS_WRITE, require_owner, require_scope
 from phoenix.resources.base import (
     ID,
     create_item,
@@ -168,7 +169,7 @@ class ListRecords(Resource):
 class CreateRecord(Resource):
     """POST /api/create."""
 
-    method_decorators = [write_transaction, require_api_key]
+    method_decorators = [write_transaction, require_scope(RECORDS_WRITE), require_api_key]
     docs = {
         "post": Operation(
             summary="Create a record (Project Phoenix)",
@@ -211,7 +212,7 @@ class ModifyRecord(Resource):
     """PATCH /api/modify/<id>."""
 
     path_parameters = {"id": ID}
-    method_decorators = [write_transaction, require_api_key]
+    method_decorators = [write_transaction, require_scope(RECORDS_WRITE), require_api_key]
     docs = {
         "patch": Operation(
             summary="Change some fields of a record (Project Phoenix)",
@@ -227,7 +228,9 @@ class ModifyRecord(Resource):
     }
 
     def patch(self, id):
-        record = update_item(RECORDS, find_record(id, for_update=True), read_json_body(), partial=True)
+        record = find_record(id, for_update=True)
+        require_owner(record, "record")
+        record = update_item(RECORDS, record, read_json_body(), partial=True)
         return record_answer(record, RECORD_MODIFIED)
 
 
@@ -235,7 +238,7 @@ class RemoveRecord(Resource):
     """DELETE /api/remove/<id>."""
 
     path_parameters = {"id": ID}
-    method_decorators = [write_transaction, require_api_key]
+    method_decorators = [write_transaction, require_scope(RECORDS_WRITE), require_api_key]
     docs = {
         "delete": Operation(
             summary="Remove a record (Project Phoenix)",
@@ -249,5 +252,7 @@ class RemoveRecord(Resource):
     }
 
     def delete(self, id):
-        delete_item(RECORDS, find_record(id, for_update=True))
+        record = find_record(id, for_update=True)
+        require_owner(record, "record")
+        delete_item(RECORDS, record)
         return success(message=RECORD_REMOVED)

@@ -2,6 +2,7 @@
 
 from phoenix.listing import Listing, bounds, contains, equals, equals_folded
 from phoenix.models import Record, folded, nulls_last, plain
+from phoenix.permissions import RECORDS_WRITE
 from phoenix.resources.base import (
     Collection,
     CollectionResource,
@@ -22,6 +23,7 @@ RECORDS = Collection(
     plural="records",
     not_found=RECORD_NOT_FOUND,
     description="Free-form measurements: a timestamp, a string, a number and a boolean, each optional.",
+    write_scope=RECORDS_WRITE,
     listing=Listing(
         name="records",
         model=Record,
