@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from phoenix import create_app
-from phoenix.auth import KEY_REVOKED
+from phoenix.auth import REVOKED_KEY_REFUSED
 from phoenix.models import AuthenticationKey, Game, IdempotentRequest, Record, utcnow
 
 ALL_BUT_MODERATE = ["records:write", "games:write", "keys:manage"]
@@ -203,7 +203,7 @@ def test_revoke_by_prefix_stops_that_key_only(client, api_key, mint, rows):
     assert response.headers["Cache-Control"] == "no-store"
     assert (response.json["key"]["prefix"], response.json["key"]["state"]) == (prefix, "revoked")
     refused = client.post("/api/records", json={"value1": "x"}, headers=signed(ci))
-    assert (refused.status_code, refused.json["message"]) == (401, KEY_REVOKED)
+    assert (refused.status_code, refused.json["message"]) == (401, REVOKED_KEY_REFUSED)
     assert client.post("/api/records", json={"value1": "x"}, headers=signed(api_key)).status_code == 201
     assert {row.name: row.state() for row in rows(AuthenticationKey)} == {
         "default": "active",

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from phoenix.auth import CONCURRENT_CHANGE, KEY_REPLACED, KEY_REVOKED
+from phoenix.auth import CONCURRENT_CHANGE, KEY_REPLACED, REVOKED_KEY_REFUSED
 from phoenix.config import load_config
 from phoenix.models import AuthenticationKey, utcnow
 
@@ -60,8 +60,8 @@ def test_revoking_either_key_of_an_overlap_stops_both(client, api_key, rows):
         "api_key"
     ]
     assert client.delete("/api/keys/me", headers=signed(api_key)).status_code == 200
-    assert write(client, api_key) == (401, KEY_REVOKED)
-    assert write(client, new) == (401, KEY_REVOKED)
+    assert write(client, api_key) == (401, REVOKED_KEY_REFUSED)
+    assert write(client, new) == (401, REVOKED_KEY_REFUSED)
     assert all(row.revoked_at is not None for row in rows(AuthenticationKey))
 
 
@@ -150,8 +150,8 @@ def test_revoke_by_prefix_stops_that_key_and_its_lineage_only(client, runner, ro
     ]
     result = runner.invoke(args=["keys", "revoke", ci.rpartition("_")[0]])
     assert result.exit_code == 0, result.output
-    assert write(client, ci) == (401, KEY_REVOKED)
-    assert write(client, rotated) == (401, KEY_REVOKED)
+    assert write(client, ci) == (401, REVOKED_KEY_REFUSED)
+    assert write(client, rotated) == (401, REVOKED_KEY_REFUSED)
     assert write(client, first)[0] == 201
 
 
@@ -165,7 +165,7 @@ def test_revoke_all_stops_every_key_of_a_username(client, runner, rows):
     result = runner.invoke(args=["keys", "revoke", "Ops", "--all"])
     assert result.exit_code == 0, result.output
     for key in keys:
-        assert write(client, key) == (401, KEY_REVOKED)
+        assert write(client, key) == (401, REVOKED_KEY_REFUSED)
     assert write(client, bystander)[0] == 201
     assert client.post("/api/keys", json={"username": "ops"}).status_code == 409
     assert runner.invoke(args=["keys", "revoke", "nobody", "--all"]).exit_code == 1

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from bench.servers import Gunicorn
-from phoenix.auth import KEY_REPLACED, KEY_REVOKED
+from phoenix.auth import KEY_REPLACED, REVOKED_KEY_REFUSED
 
 RACES = 30
 
@@ -111,7 +111,7 @@ def test_revoke_racing_rotate_with_the_same_key_never_leaves_a_working_key(insta
             assert call(base, "GET", "/api/keys/me", key)[0] == 401
             if rotated[0] == 201:
                 status, _, body = call(base, "POST", "/api/records", rotated[2]["api_key"], {"value1": "x"})
-                assert (status, body.get("message")) == (401, KEY_REVOKED), (n, outcomes[-1])
+                assert (status, body.get("message")) == (401, REVOKED_KEY_REFUSED), (n, outcomes[-1])
         assert working_rows(db_url, username) == 0, (n, outcomes[-1])
     # The races did run both ways: a rotation that committed before the revoke and one refused after it.
     assert (200, 201) in outcomes, outcomes
@@ -139,7 +139,7 @@ def test_another_instance_sees_a_revoke_by_prefix_an_overlaps_end_and_scopes_at_
     status, headers, body = call(a, "DELETE", f"/api/account/keys/{ci.rpartition('_')[0]}", admin)
     assert status == 200, body
     assert headers["Cache-Control"] == "no-store"
-    assert call(b, "POST", "/api/records", ci, {"value1": "after"})[2]["message"] == KEY_REVOKED
+    assert call(b, "POST", "/api/records", ci, {"value1": "after"})[2]["message"] == REVOKED_KEY_REFUSED
 
     # A 3-second overlap: the old key works on the other instance until then, and not after.
     status, _, body = call(a, "POST", "/api/keys/me/rotate", admin, {"grace_seconds": 3})
