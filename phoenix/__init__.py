@@ -13,6 +13,7 @@ from phoenix.database import register_database
 from phoenix.errors import register_errorhandlers
 from phoenix.extensions import db, ma, migrate
 from phoenix.ratelimits import register_rate_limits
+from phoenix.request_ids import register_request_ids
 from phoenix.resources import register_resources
 
 
@@ -22,6 +23,7 @@ def create_app(config=None):
     app = Flask(__name__, instance_relative_config=True, static_folder=None)
     configure(app, config)
     configure_logging(app)
+    register_request_ids(app)
     trust_proxies(app)
     allow_cross_origin(app)
     register_extensions(app)
@@ -70,9 +72,10 @@ CORS_REQUEST_HEADERS = [
     "If-Match",
     "If-None-Match",
     "Idempotency-Key",
+    "X-Request-ID",
 ]
 CORS_RESPONSE_HEADERS = [
-    "ETag", "Location", "Link", "Retry-After", "Idempotent-Replayed",
+    "ETag", "Location", "Link", "Retry-After", "Idempotent-Replayed", "X-Request-ID",
     "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset",
 ]  # fmt: skip
 

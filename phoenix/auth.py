@@ -30,6 +30,8 @@ KEY_EXPIRED = "This API key expired on {when} and no longer works: ask the opera
 KEY_REPLACED = "This API key has been rotated and no longer works: use the key that replaced it."
 CONCURRENT_CHANGE = "This API key was rotated or revoked by another request meanwhile."
 REFUSALS = {"revoked": KEY_REVOKED, "expired": KEY_EXPIRED, "replaced": KEY_REPLACED}
+# The code of each refusal (DESIGN, "Responses"); an unknown or missing key is not_authenticated.
+REFUSAL_CODES = {"revoked": "key_revoked", "expired": "key_expired", "replaced": "key_rotated"}
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="phoenix"'}
 
 MAX_KEY_LENGTH = 200
@@ -96,7 +98,7 @@ def issue_key(username, expires_in_days=None):
     except IntegrityError:
         db.session.rollback()
         if username_taken(username):
-            raise ApiError(409, USERNAME_TAKEN) from None
+            raise ApiError(409, USERNAME_TAKEN, code="username_taken") from None
         raise
     return row, key
 
@@ -118,7 +120,7 @@ def rotate_key(row, expires_in_days=None, *, any_state=False):
     )
     if replaced.rowcount != 1:
         db.session.rollback()
-        raise ApiError(409, CONCURRENT_CHANGE)
+        raise ApiError(409, CONCURRENT_CHANGE, code="conflict")
     new_row, key = new_key_row(row.username, expires_in_days)
     db.session.commit()
     return new_row, key
@@ -165,17 +167,21 @@ def find_key(token):
 
 
 def request_key():
-    """The request's key check, made once per request and kept on g: (working key row or None, refusal)."""
+    """The request's key check, made once per request and kept on g: (working key row or None, refusal),
+    the refusal an ApiError (401) to raise."""
     if "key_check" not in g:
         token = presented_key()
         row = find_key(token) if token else None
         state = key_state(row) if row is not None else "unknown"
         if state == "active":
             g.key_check = (row, None)
-        elif state == "expired":
-            g.key_check = (None, KEY_EXPIRED.format(when=row.expires_at.isoformat(timespec="seconds")))
+            return g.key_check
+        if state == "expired":
+            message = KEY_EXPIRED.format(when=row.expires_at.isoformat(timespec="seconds"))
         else:
-            g.key_check = (None, REFUSALS.get(state, NOT_AUTHENTICATED))
+            message = REFUSALS.get(state, NOT_AUTHENTICATED)
+        code = REFUSAL_CODES.get(state, "not_authenticated")
+        g.key_check = (None, ApiError(401, message, headers=CHALLENGE, code=code))
     return g.key_check
 
 
@@ -207,7 +213,7 @@ def require_api_key(view):
     def checked(*args, **kwargs):
         row, refusal = request_key()
         if row is None:
-            raise ApiError(401, refusal, headers=CHALLENGE)
+            raise refusal
         note_use(row)
         g.api_key = row
         return view(*args, **kwargs)

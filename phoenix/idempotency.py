@@ -26,7 +26,7 @@ def idempotency_key():
         return None
     key = key.strip()
     if not key or len(key) > MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
-        raise ApiError(400, INVALID, {HEADER: ["Not valid."]})
+        raise ApiError(400, INVALID, {HEADER: ["Not valid."]}, code="invalid_parameters")
     return key
 
 
@@ -40,7 +40,9 @@ def fingerprint():
 def replay(stored, expected_fingerprint):
     """The stored answer again, or 422 if the key came with a different request."""
     if stored.fingerprint != expected_fingerprint:
-        raise ApiError(422, REUSED, {HEADER: ["Already used with a different request."]})
+        raise ApiError(
+            422, REUSED, {HEADER: ["Already used with a different request."]}, code="idempotency_key_reused"
+        )
     headers = {"Idempotent-Replayed": "true"}
     if stored.location:
         headers["Location"] = stored.location

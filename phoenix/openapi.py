@@ -22,7 +22,7 @@ from phoenix import idempotency
 from phoenix.auth import CHALLENGE, NOT_AUTHENTICATED, require_api_key
 from phoenix.concurrency import STALE
 from phoenix.config import DEFAULT_MAX_CONTENT_LENGTH as MAX_BODY
-from phoenix.errors import DATABASE_UNAVAILABLE, HTTP_MESSAGES, SERVER_ERROR
+from phoenix.errors import CODES, DATABASE_UNAVAILABLE, HTTP_MESSAGES, SERVER_ERROR
 from phoenix.history import HISTORY
 from phoenix.ratelimits import UNLIMITED_ENDPOINTS
 from phoenix.resources.base import MAX_BULK
@@ -79,6 +79,15 @@ ERROR = {
     "properties": {
         "status": {"type": "string", "enum": ["failed"]},
         "message": {"type": "string", "description": "One sentence a person can act on."},
+        "code": {
+            "type": "string",
+            "description": 'A stable name for the failure, for scripts to match (README, "Error codes").',
+            "enum": list(CODES),
+        },
+        "request_id": {
+            "type": "string",
+            "description": "The request's X-Request-ID (the client's, or one made for it): quote it in a report.",
+        },
         "errors": {
             "type": "object",
             "description": "For invalid input: the messages for each field, by field name.",

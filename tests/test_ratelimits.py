@@ -35,6 +35,8 @@ def assert_limited(response, limit, description):
         "status": "failed",
         "message": f"Too many requests: the limit here is {description}. "
         "Try again after the seconds in Retry-After.",
+        "code": "rate_limited",
+        "request_id": response.headers["X-Request-ID"],
     }
     assert 0 < int(response.headers["Retry-After"]) <= 3600
     assert response.headers["X-RateLimit-Limit"] == str(limit)

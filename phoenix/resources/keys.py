@@ -71,7 +71,7 @@ def key_shown_once(row, key, message):
 def key_created(data):
     """Validate a key request, issue the key and answer 201 with it; 403 while registration is closed."""
     if not current_app.config["PHOENIX_OPEN_REGISTRATION"]:
-        raise ApiError(403, REGISTRATION_CLOSED)
+        raise ApiError(403, REGISTRATION_CLOSED, code="registration_closed")
     values = key_request_schema.load(data)
     row, key = issue_key(values["username"], values.get("expires_in_days"))
     return key_shown_once(row, key, KEY_CREATED), 201, NO_STORE
