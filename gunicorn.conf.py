@@ -11,3 +11,33 @@ accesslog = "-"
 errorlog = "-"
 # Requests are short; a worker stuck this long is restarted rather than left to hang.
 timeout = 30
+
+# --- metrics and logs (phoenix/metrics.py, phoenix/logs.py) ---
+# Every worker writes its metrics to files in this folder, and /metrics sums them. It must be set before
+# a worker imports prometheus_client; one of its own per master unless the operator names one.
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="phoenix-metrics-")
+    os.environ["PHOENIX_OWN_METRICS_DIR"] = "1"  # made here: removed on exit
+
+
+def on_starting(server):
+    """Start the instance's counts from zero: empty the metrics folder (left over by a previous run)."""
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder, exist_ok=True)
+
+
+def child_exit(server, worker):
+    """A worker is gone: its live gauges (connections in use) stop counting; its counters stay summed."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the metrics folder that this master made for itself."""
+    if os.environ.get("PHOENIX_OWN_METRICS_DIR"):
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

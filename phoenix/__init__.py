@@ -12,6 +12,7 @@ from phoenix.config import engine_options, load_config, with_driver
 from phoenix.database import register_database
 from phoenix.errors import register_errorhandlers
 from phoenix.extensions import db, ma, migrate
+from phoenix.metrics import register_metrics
 from phoenix.ratelimits import register_rate_limits
 from phoenix.request_ids import register_request_ids
 from phoenix.resources import register_resources
@@ -27,6 +28,7 @@ def create_app(config=None):
     trust_proxies(app)
     allow_cross_origin(app)
     register_extensions(app)
+    register_metrics(app)  # before the rate limits, so that its timer starts first
     register_rate_limits(app)
     register_errorhandlers(app)
     register_resources(app)

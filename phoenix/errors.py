@@ -1,6 +1,6 @@
 """The error shape, and the one path every failure takes to reach the client as JSON."""
 
-from flask import current_app, request
+from flask import current_app, g, has_request_context, request
 from marshmallow import ValidationError
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -90,6 +90,8 @@ def failure(status, message, errors=None, headers=None, code=None):
     if code is not None:
         body["code"] = code
     body["request_id"] = request_id()
+    if has_request_context():
+        g.failure_code = code  # counted by phoenix.metrics
     if errors is not None:
         body["errors"] = errors
     return json_response(body, status, headers)

@@ -43,6 +43,7 @@ def replay(stored, expected_fingerprint):
         raise ApiError(
             422, REUSED, {HEADER: ["Already used with a different request."]}, code="idempotency_key_reused"
         )
+    g.idempotent_replay = True  # counted by phoenix.metrics
     headers = {"Idempotent-Replayed": "true"}
     if stored.location:
         headers["Location"] = stored.location

@@ -18,6 +18,7 @@ from phoenix.resources.legacy import (
     ReadRecord,
     RemoveRecord,
 )
+from phoenix.resources.metrics import Metrics
 from phoenix.resources.records import RecordHistory, RecordItem, RecordList
 
 
@@ -67,6 +68,7 @@ def register_resources(app):
 
     api.add_resource(Health, "/health", endpoint="health")
     api.add_resource(Ready, "/health/ready", endpoint="ready")
+    api.add_resource(Metrics, "/metrics", endpoint="metrics")
 
     # The pages and the spec (phoenix/openapi.py writes it from the resources' docs).
     api.add_resource(Landing, "/", endpoint="landing")
