@@ -12,6 +12,7 @@ from phoenix.config import engine_options, load_config, with_driver
 from phoenix.database import register_database
 from phoenix.errors import register_errorhandlers
 from phoenix.extensions import db, ma, migrate
+from phoenix.housekeeping import register_housekeeping
 from phoenix.metrics import register_metrics
 from phoenix.ratelimits import register_rate_limits
 from phoenix.request_ids import register_request_ids
@@ -33,6 +34,7 @@ def create_app(config=None):
     register_errorhandlers(app)
     register_resources(app)
     register_commands(app)
+    register_housekeeping(app)
     return app
 
 

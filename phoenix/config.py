@@ -111,6 +111,8 @@ def load_config(instance_path, name=None):
         "PHOENIX_RATELIMIT_KEYS": env_rate_limit("PHOENIX_RATELIMIT_KEYS", "10/hour"),
         "PHOENIX_RATELIMIT_WRITES": env_rate_limit("PHOENIX_RATELIMIT_WRITES", "600/minute"),
         "PHOENIX_RATELIMIT_READS": env_rate_limit("PHOENIX_RATELIMIT_READS", "3000/minute"),
+        # How often (at most) each worker deletes a batch of expired idempotent answers.
+        "PHOENIX_HOUSEKEEPING_INTERVAL_S": env_int("PHOENIX_HOUSEKEEPING_INTERVAL_S", 60),
         # /metrics answers 404 without it; with it, only to Authorization: Bearer <token>.
         "PHOENIX_METRICS_TOKEN": os.environ.get("PHOENIX_METRICS_TOKEN", "").strip() or None,
     }

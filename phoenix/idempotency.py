@@ -93,6 +93,7 @@ def idempotent(create):
     )
     try:
         db.session.commit()
+        g.stored_idempotent_answer = True  # phoenix.housekeeping sweeps expired ones now and then
     except IntegrityError:
         # A concurrent request with the same key committed first: its answer stands, this one is undone.
         db.session.rollback()
