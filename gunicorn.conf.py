@@ -23,6 +23,10 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PHOENIX_OWN_METRICS_DIR"] = "1"  # made here: removed on exit
 
 
+# Error and access lines in LOG_FORMAT (JSON in production), with the request's id, route and key prefix.
+logger_class = "phoenix.logs.GunicornLogger"
+
+
 def on_starting(server):
     """Start the instance's counts from zero: empty the metrics folder (left over by a previous run)."""
     folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]

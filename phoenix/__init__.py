@@ -1,6 +1,5 @@
 """Phoenix: a JSON REST API for records and games, signed with self-service API keys."""
 
-import logging
 import os
 
 from flask import Flask
@@ -13,6 +12,7 @@ from phoenix.database import register_database
 from phoenix.errors import register_errorhandlers
 from phoenix.extensions import db, ma, migrate
 from phoenix.housekeeping import register_housekeeping
+from phoenix.logs import configure_logging
 from phoenix.metrics import register_metrics
 from phoenix.ratelimits import register_rate_limits
 from phoenix.request_ids import register_request_ids
@@ -50,11 +50,6 @@ def configure(app, config):
     # No redirects between /path and /path/ (their bodies would be HTML): both simply match.
     app.url_map.strict_slashes = False
     app.url_map.merge_slashes = False
-
-
-def configure_logging(app):
-    """Log at LOG_LEVEL, to stderr (gunicorn and Heroku collect it)."""
-    app.logger.setLevel(getattr(logging, app.config["LOG_LEVEL"], logging.INFO))
 
 
 def trust_proxies(app):

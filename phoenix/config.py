@@ -85,11 +85,29 @@ def engine_options(url):
     }
 
 
-def load_config(instance_path, name=None):
-    """Every setting Phoenix reads, as a dict for app.config."""
+LOG_FORMATS = ("json", "text")
+
+
+def config_name(name=None):
+    """PHOENIX_CONFIG (or name), checked: development, testing or production (the default)."""
     name = (name or os.environ.get("PHOENIX_CONFIG") or "production").strip().lower()
     if name not in CONFIG_NAMES:
         raise RuntimeError(f"PHOENIX_CONFIG must be one of {', '.join(CONFIG_NAMES)}, not {name!r}")
+    return name
+
+
+def log_format(name=None):
+    """LOG_FORMAT: json (production's default: one object a line, for log collectors) or text."""
+    default = "json" if config_name(name) == "production" else "text"
+    value = os.environ.get("LOG_FORMAT", "").strip().lower() or default
+    if value not in LOG_FORMATS:
+        raise RuntimeError(f"LOG_FORMAT must be json or text, not {value!r}")
+    return value
+
+
+def load_config(instance_path, name=None):
+    """Every setting Phoenix reads, as a dict for app.config."""
+    name = config_name(name)
     url = database_url(instance_path)
     return {
         "PHOENIX_CONFIG": name,
@@ -100,6 +118,7 @@ def load_config(instance_path, name=None):
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
         "MAX_CONTENT_LENGTH": env_int("MAX_CONTENT_LENGTH", DEFAULT_MAX_CONTENT_LENGTH),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+        "LOG_FORMAT": log_format(name),
         "PHOENIX_OPEN_REGISTRATION": env_flag("PHOENIX_OPEN_REGISTRATION", True),
         "PHOENIX_KEY_MAX_AGE_DAYS": env_optional_int("PHOENIX_KEY_MAX_AGE_DAYS"),
         "PHOENIX_TRUSTED_PROXIES": env_optional_int("PHOENIX_TRUSTED_PROXIES", minimum=0) or 0,
