@@ -21,6 +21,8 @@ import tempfile  # noqa: E402
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="phoenix-metrics-")
     os.environ["PHOENIX_OWN_METRICS_DIR"] = "1"  # made here: removed on exit
+# Made now, not only in on_starting: the logger class below imports Phoenix (and its metrics) first.
+os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 
 # Error and access lines in LOG_FORMAT (JSON in production), with the request's id, route and key prefix.
@@ -30,8 +32,9 @@ logger_class = "phoenix.logs.GunicornLogger"
 def on_starting(server):
     """Start the instance's counts from zero: empty the metrics folder (left over by a previous run)."""
     folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
-    shutil.rmtree(folder, ignore_errors=True)
-    os.makedirs(folder, exist_ok=True)
+    for name in os.listdir(folder):
+        if name.endswith(".db"):
+            os.remove(os.path.join(folder, name))
 
 
 def child_exit(server, worker):
