@@ -1,6 +1,5 @@
 """Phoenix: a JSON REST API for records and games, signed with self-service API keys."""
 
-import logging
 import os
 
 from flask import Flask
@@ -12,7 +11,11 @@ from phoenix.config import engine_options, load_config, with_driver
 from phoenix.database import register_database
 from phoenix.errors import register_errorhandlers
 from phoenix.extensions import db, ma, migrate
+from phoenix.housekeeping import register_housekeeping
+from phoenix.logs import configure_logging
+from phoenix.metrics import register_metrics
 from phoenix.ratelimits import register_rate_limits
+from phoenix.request_ids import register_request_ids
 from phoenix.resources import register_resources
 
 
@@ -22,13 +25,16 @@ def create_app(config=None):
     app = Flask(__name__, instance_relative_config=True, static_folder=None)
     configure(app, config)
     configure_logging(app)
+    register_request_ids(app)
     trust_proxies(app)
     allow_cross_origin(app)
     register_extensions(app)
+    register_metrics(app)  # before the rate limits, so that its timer starts first
     register_rate_limits(app)
     register_errorhandlers(app)
     register_resources(app)
     register_commands(app)
+    register_housekeeping(app)
     return app
 
 
@@ -44,11 +50,6 @@ def configure(app, config):
     # No redirects between /path and /path/ (their bodies would be HTML): both simply match.
     app.url_map.strict_slashes = False
     app.url_map.merge_slashes = False
-
-
-def configure_logging(app):
-    """Log at LOG_LEVEL, to stderr (gunicorn and Heroku collect it)."""
-    app.logger.setLevel(getattr(logging, app.config["LOG_LEVEL"], logging.INFO))
 
 
 def trust_proxies(app):
@@ -70,9 +71,10 @@ CORS_REQUEST_HEADERS = [
     "If-Match",
     "If-None-Match",
     "Idempotency-Key",
+    "X-Request-ID",
 ]
 CORS_RESPONSE_HEADERS = [
-    "ETag", "Location", "Link", "Retry-After", "Idempotent-Replayed", "X-Accepted-Scopes",
+    "ETag", "Location", "Link", "Retry-After", "Idempotent-Replayed", "X-Accepted-Scopes", "X-Request-ID",
     "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset",
 ]  # fmt: skip
 

@@ -33,6 +33,8 @@ KEY_REPLACED = "This API key has been rotated and no longer works: use the key t
 CONCURRENT_CHANGE = "This API key was rotated or revoked by another request meanwhile."
 NAME_TAKEN = "A working key of this username is already named {name!r}: choose another name."
 REFUSALS = {"revoked": REVOKED_KEY_REFUSED, "expired": KEY_EXPIRED, "replaced": KEY_REPLACED}
+# The code of each refusal (DESIGN, "Responses"); an unknown or missing key is not_authenticated.
+REFUSAL_CODES = {"revoked": "key_revoked", "expired": "key_expired", "replaced": "key_rotated"}
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="phoenix"'}
 
 MAX_KEY_LENGTH = 200
@@ -260,17 +262,21 @@ def find_key(token):
 
 
 def request_key():
-    """The request's key check, made once per request and kept on g: (working key row or None, refusal)."""
+    """The request's key check, made once per request and kept on g: (working key row or None, refusal),
+    the refusal an ApiError (401) to raise."""
     if "key_check" not in g:
         token = presented_key()
         row = find_key(token) if token else None
         state = key_state(row) if row is not None else "unknown"
         if state == "active":
             g.key_check = (row, None)
-        elif state == "expired":
-            g.key_check = (None, KEY_EXPIRED.format(when=row.expires_at.isoformat(timespec="seconds")))
+            return g.key_check
+        if state == "expired":
+            message = KEY_EXPIRED.format(when=row.expires_at.isoformat(timespec="seconds"))
         else:
-            g.key_check = (None, REFUSALS.get(state, NOT_AUTHENTICATED))
+            message = REFUSALS.get(state, NOT_AUTHENTICATED)
+        code = REFUSAL_CODES.get(state, "not_authenticated")
+        g.key_check = (None, ApiError(401, message, headers=CHALLENGE, code=code))
     return g.key_check
 
 
@@ -304,7 +310,7 @@ def require_api_key(view):
     def with_working_key(*args, **kwargs):
         row, refusal = request_key()
         if row is None:
-            raise ApiError(401, refusal, headers=CHALLENGE)
+            raise refusal
         commit_last_used_on_its_own(row)
         g.api_key = row
         return view(*args, **kwargs)

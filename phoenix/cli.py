@@ -17,6 +17,7 @@ from phoenix.errors import ApiError
 from phoenix.extensions import db
 from phoenix.fakes import GAME_COLUMNS, RECORD_COLUMNS, fake_games, fake_records
 from phoenix.gamescsv import CountingReader, CSVLayoutError, ImportReport, read_games
+from phoenix.housekeeping import register_housekeeping_command
 from phoenix.models import CURRENT_KEY, AuthenticationKey, Game, Record, utcnow
 from phoenix.permissions import DEFAULT_SCOPES, SCOPES
 from phoenix.resources.keys import KEY_PREFIX
@@ -30,6 +31,7 @@ def register_commands(app):
     register_key_commands(app)
     register_seed_commands(app)
     register_games_commands(app)
+    register_housekeeping_command(app)
 
 
 def options_loaded(schema, data):

@@ -30,7 +30,9 @@ def require_current_version(item, name):
         return  # no precondition: the last write wins
     current = str(item.version)
     if not any(tag in ("*", current) and not weak for tag, weak in listed_tags(header)):
-        raise ApiError(412, STALE.format(name=name, etag=etag(item)), headers={"ETag": etag(item)})
+        raise ApiError(
+            412, STALE.format(name=name, etag=etag(item)), headers={"ETag": etag(item)}, code="stale_version"
+        )
 
 
 def not_modified(item):

@@ -96,11 +96,29 @@ def engine_options(url):
     }
 
 
-def load_config(instance_path, name=None):
-    """Every setting Phoenix reads, as a dict for app.config."""
+LOG_FORMATS = ("json", "text")
+
+
+def config_name(name=None):
+    """PHOENIX_CONFIG (or name), checked: development, testing or production (the default)."""
     name = (name or os.environ.get("PHOENIX_CONFIG") or "production").strip().lower()
     if name not in CONFIG_NAMES:
         raise RuntimeError(f"PHOENIX_CONFIG must be one of {', '.join(CONFIG_NAMES)}, not {name!r}")
+    return name
+
+
+def log_format(name=None):
+    """LOG_FORMAT: json (production's default: one object a line, for log collectors) or text."""
+    default = "json" if config_name(name) == "production" else "text"
+    value = os.environ.get("LOG_FORMAT", "").strip().lower() or default
+    if value not in LOG_FORMATS:
+        raise RuntimeError(f"LOG_FORMAT must be json or text, not {value!r}")
+    return value
+
+
+def load_config(instance_path, name=None):
+    """Every setting Phoenix reads, as a dict for app.config."""
+    name = config_name(name)
     url = database_url(instance_path)
     return {
         "PHOENIX_CONFIG": name,
@@ -116,6 +134,7 @@ def load_config(instance_path, name=None):
         ),
         "MAX_CONTENT_LENGTH": env_int("MAX_CONTENT_LENGTH", DEFAULT_MAX_CONTENT_LENGTH),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+        "LOG_FORMAT": log_format(name),
         "PHOENIX_OPEN_REGISTRATION": env_flag("PHOENIX_OPEN_REGISTRATION", True),
         "PHOENIX_KEY_MAX_AGE_DAYS": env_optional_int("PHOENIX_KEY_MAX_AGE_DAYS"),
         # How long a rotated-away key may go on working (grace_seconds), at most.
@@ -131,4 +150,8 @@ def load_config(instance_path, name=None):
         "PHOENIX_RATELIMIT_KEYS": env_rate_limit("PHOENIX_RATELIMIT_KEYS", "10/hour"),
         "PHOENIX_RATELIMIT_WRITES": env_rate_limit("PHOENIX_RATELIMIT_WRITES", "600/minute"),
         "PHOENIX_RATELIMIT_READS": env_rate_limit("PHOENIX_RATELIMIT_READS", "3000/minute"),
+        # How often (at most) each worker deletes a batch of expired idempotent answers.
+        "PHOENIX_HOUSEKEEPING_INTERVAL_S": env_int("PHOENIX_HOUSEKEEPING_INTERVAL_S", 60),
+        # /metrics answers 404 without it; with it, only to Authorization: Bearer <token>.
+        "PHOENIX_METRICS_TOKEN": os.environ.get("PHOENIX_METRICS_TOKEN", "").strip() or None,
     }

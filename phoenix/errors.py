@@ -7,7 +7,7 @@ document_errors() gives every operation of the spec the answers of this path: 40
 parameters or its body), 413 and 415 (a JSON body), 500 (any), 503 (the database).
 """
 
-from flask import current_app, request
+from flask import current_app, g, has_request_context, request
 from marshmallow import ValidationError
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 from phoenix.config import DEFAULT_MAX_CONTENT_LENGTH
 from phoenix.jsonio import json_response
 from phoenix.openapi import SECONDS, Answer, Feature, contribute, schema, shared_answer, shared_header
+from phoenix.request_ids import request_id
 
 INVALID_INPUT = "The request has invalid fields: {names}. See errors for what each needs."
 INVALID_ITEMS = (
@@ -28,6 +29,49 @@ SERVER_ERROR = "Something went wrong on our side. It has been logged; please try
 NOT_JSON = "Send the body as JSON, with the header Content-Type: application/json."
 CONFLICT = "The change conflicts with data already stored. Reload and try again."
 INVALID_ID = "The id must be a whole number, like 5."
+
+# Every code a failure can carry (DESIGN, "Responses"): scripts match these, not the sentences.
+CODES = {
+    "invalid_json": "The body is not JSON (or is empty).",
+    "invalid_body": "The body is JSON of the wrong shape: not an object, an empty array, no field at all.",
+    "invalid_fields": "Fields are invalid, unknown or read-only: errors names each.",
+    "invalid_parameters": "Query parameters (or a header such as Idempotency-Key) are invalid.",
+    "invalid_id": "The id in the URL is not a whole number.",
+    "missing_username": "A Project Phoenix key route without a username.",
+    "missing_number": "A Project Phoenix record route without a number.",
+    "bad_request": "A request that could not be understood at all.",
+    "not_authenticated": "No key, or an unknown one.",
+    "key_revoked": "The key was revoked.",
+    "key_expired": "The key expired.",
+    "key_rotated": "The key was rotated away.",
+    "registration_closed": "Self-service keys are turned off.",
+    "not_found": "No such item, key, file or route.",
+    "method_not_allowed": "The route does not take that method.",
+    "request_timeout": "The client did not send its whole request in time.",
+    "username_taken": "The username is taken, whatever its case.",
+    "conflict": "The write conflicts with stored data or with another request.",
+    "stale_version": "If-Match does not match the item's version.",
+    "body_too_large": "The body is over MAX_CONTENT_LENGTH.",
+    "uri_too_long": "The URL is over the server's limit.",
+    "unsupported_media_type": "A write whose body is not application/json.",
+    "idempotency_key_reused": "The Idempotency-Key came with another request.",
+    "rate_limited": "A rate limit is used up: wait Retry-After seconds.",
+    "headers_too_large": "The headers are over the server's limit.",
+    "server_error": "Anything unexpected (logged with its traceback).",
+    "database_unavailable": "The database is down or too slow: retry after Retry-After seconds.",
+}
+# The code of each status that Flask, Werkzeug or the server raise by themselves.
+HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "request_timeout",
+    413: "body_too_large",
+    414: "uri_too_long",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+    431: "headers_too_large",
+}
 
 HTTP_MESSAGES = {
     400: "The request could not be understood. Check its syntax and try again.",
@@ -56,10 +100,13 @@ class ApiError(Exception):
 
 
 def failure(status, message, errors=None, headers=None, code=None):
-    """A JSON failure response in the error shape (README, "Errors")."""
+    """A JSON failure response in the DESIGN shape: message, code, the request's id, field errors."""
     body = {"status": "failed", "message": message}
     if code is not None:
         body["code"] = code
+    body["request_id"] = request_id()
+    if has_request_context():
+        g.failure_code = code  # counted by phoenix.metrics
     if errors is not None:
         body["errors"] = errors
     return json_response(body, status, headers)
@@ -69,14 +116,16 @@ def validation_failure(error):
     """400 for input that a schema refused, naming the fields."""
     messages = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
     schema_level = messages.get("_schema")
+    code = "invalid_fields"
     if schema_level and len(messages) == 1 and isinstance(schema_level, list):
-        message = schema_level[0]
+        message = schema_level[0]  # about the body as a whole ("at least one field")
+        code = "invalid_body"
     elif all(isinstance(name, int) for name in messages):  # a bulk create: errors by index
         message = INVALID_ITEMS.format(indexes=", ".join(str(index) for index in sorted(messages)))
         messages = {str(index): item_messages for index, item_messages in sorted(messages.items())}
     else:
         message = INVALID_INPUT.format(names=", ".join(str(name) for name in messages))
-    return failure(400, message, messages)
+    return failure(400, message, messages, code=code)
 
 
 def http_failure(error):
@@ -96,7 +145,9 @@ def http_failure(error):
         message = template
     else:
         message = error.description or error.name
-    return failure(error.code or 500, message, headers=headers)
+    status = error.code or 500
+    code = HTTP_CODES.get(status) or ("server_error" if status >= 500 else "bad_request")
+    return failure(status, message, headers=headers, code=code)
 
 
 def driver_message(error):
@@ -125,14 +176,19 @@ def render_error(error):
         current_app.logger.warning(
             "Conflict on %s %s: %s", request.method, request.path, driver_message(error)
         )
-        return failure(409, CONFLICT)
+        return failure(409, CONFLICT, code="conflict")
     if database_unavailable(error):
         current_app.logger.warning(
             "Database unavailable on %s %s: %s", request.method, request.path, driver_message(error)
         )
-        return failure(503, DATABASE_UNAVAILABLE, headers={"Retry-After": RETRY_AFTER_SECONDS})
+        return failure(
+            503,
+            DATABASE_UNAVAILABLE,
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+            code="database_unavailable",
+        )
     current_app.logger.error("Unhandled error on %s %s", request.method, request.path, exc_info=error)
-    return failure(500, SERVER_ERROR)
+    return failure(500, SERVER_ERROR, code="server_error")
 
 
 def register_errorhandlers(app):
@@ -154,8 +210,8 @@ ERROR_SCHEMA = schema(
             "message": {"type": "string", "description": "One sentence a person can act on."},
             "code": {
                 "type": "string",
-                "pattern": "^[a-z][a-z0-9_]*$",
-                "description": "A stable snake_case name of the failure, for scripts to match on.",
+                "enum": list(CODES),
+                "description": 'A stable name of the failure, for scripts to match on (README, "Error codes").',
             },
             "request_id": {"type": "string", "description": "The request's id, as in its logs."},
             "errors": {

@@ -30,7 +30,7 @@ def idempotency_key():
         return None
     key = key.strip()
     if not key or len(key) > MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
-        raise ApiError(400, INVALID, {HEADER: ["Not valid."]})
+        raise ApiError(400, INVALID, {HEADER: ["Not valid."]}, code="invalid_parameters")
     return key
 
 
@@ -44,7 +44,8 @@ def fingerprint():
 def replay(stored, expected_fingerprint):
     """The stored answer again, or 422 if the key came with a different request."""
     if stored.fingerprint != expected_fingerprint:
-        raise ApiError(422, REUSED, REUSED_ERRORS)
+        raise ApiError(422, REUSED, REUSED_ERRORS, code="idempotency_key_reused")
+    g.idempotent_replay = True  # counted by phoenix.metrics
     headers = {REPLAYED: "true"}
     if stored.location:
         headers["Location"] = stored.location
@@ -97,6 +98,7 @@ def idempotent(create):
                     created_at=utcnow(),
                 )
             )
+        g.stored_idempotent_answer = True  # phoenix.housekeeping sweeps expired ones now and then
     except IntegrityError:
         stored = find_stored(key)
         if stored is None:

@@ -300,7 +300,7 @@ def read_parameters(listing, args):
     except ValidationError as error:
         messages = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
         names = ", ".join(sorted(str(name) for name in messages))
-        raise ApiError(400, BAD_PARAMETERS.format(names=names), messages) from None
+        raise ApiError(400, BAD_PARAMETERS.format(names=names), messages, code="invalid_parameters") from None
 
 
 # --- the sort order and its cursor -------------------------------------------------------------------
@@ -371,7 +371,7 @@ def decode_cursor(listing, raw, sort, keys):
 
 
 def bad_cursor(message=BAD_CURSOR):
-    return ApiError(400, message, {"cursor": ["Not valid."]})
+    return ApiError(400, message, {"cursor": ["Not valid."]}, code="invalid_parameters")
 
 
 def to_json(value):

@@ -182,7 +182,8 @@ class IdempotentRequest(db.Model):
     status = db.Column(db.Integer, nullable=False)
     body = db.Column(db.Text, nullable=False)
     location = db.Column(db.String(255))
-    created_at = db.Column(UTCDateTime, nullable=False, default=utcnow)
+    # Indexed: housekeeping deletes the expired answers oldest first (migration 0005).
+    created_at = db.Column(UTCDateTime, nullable=False, default=utcnow, index=True)
 
 
 # Usernames are unique whatever their case, so "Admin" cannot pose as "admin": one current row of a

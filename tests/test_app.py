@@ -92,6 +92,8 @@ def test_unhandled_error_is_a_logged_json_500_without_internals(client, monkeypa
     assert response.json == {
         "status": "failed",
         "message": "Something went wrong on our side. It has been logged; please try again later.",
+        "code": "server_error",
+        "request_id": response.headers["X-Request-ID"],
     }
     assert "hunter2" not in response.get_data(as_text=True)
     [entry] = [r for r in caplog.records if r.levelno == logging.ERROR]

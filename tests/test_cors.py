@@ -34,7 +34,7 @@ def test_answers_to_a_named_origin_expose_etag_and_location(cors_client, make_ke
     assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
     exposed = {name.strip() for name in response.headers["Access-Control-Expose-Headers"].split(",")}
-    assert {"ETag", "Location", "Link", "Retry-After"} <= exposed
+    assert {"ETag", "Location", "Link", "Retry-After", "X-Request-ID"} <= exposed
 
 
 def test_an_origin_not_named_gets_no_cors_headers(cors_client):

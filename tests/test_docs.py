@@ -93,6 +93,8 @@ def test_other_files_are_a_json_404(client, url):
     assert response.json == {
         "status": "failed",
         "message": "There is nothing at this URL. The routes are listed in the README and at /api/docs.",
+        "code": "not_found",
+        "request_id": response.headers["X-Request-ID"],
     }
 
 

@@ -37,6 +37,8 @@ def assert_unavailable(response):
     assert response.json == {
         "status": "failed",
         "message": "The database is unavailable right now. Please retry in a few seconds.",
+        "code": "database_unavailable",
+        "request_id": response.headers["X-Request-ID"],
     }
     assert int(response.headers["Retry-After"]) > 0
 

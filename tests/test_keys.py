@@ -78,6 +78,8 @@ def test_taken_username_is_409_whatever_its_case(client, rows, taken):
         assert response.json == {
             "status": "failed",
             "message": "The username you are trying to register has been already used!",
+            "code": "username_taken",
+            "request_id": response.headers["X-Request-ID"],
         }
     assert [key.username for key in rows(AuthenticationKey)] == ["sumit"]
 
@@ -195,7 +197,12 @@ def test_own_key_shows_its_details_and_never_its_secret(client, api_key, rows):
 def test_own_key_routes_need_a_key(client, rows, method, url):
     response = getattr(client, method)(url)
     assert response.status_code == 401
-    assert response.json == {"status": "failed", "message": NOT_AUTHENTICATED}
+    assert response.json == {
+        "status": "failed",
+        "message": NOT_AUTHENTICATED,
+        "code": "not_authenticated",
+        "request_id": response.headers["X-Request-ID"],
+    }
     assert rows(AuthenticationKey) == []
 
 
@@ -216,7 +223,12 @@ def test_revoke_takes_effect_on_the_next_request(client, auth, rows):
         client.post("/api/create", json={"value1": "x"}, headers=auth),
     ):
         assert attempt.status_code == 401
-        assert attempt.json == {"status": "failed", "message": REVOKED_KEY_REFUSED}
+        assert attempt.json == {
+            "status": "failed",
+            "message": REVOKED_KEY_REFUSED,
+            "code": "key_revoked",
+            "request_id": attempt.headers["X-Request-ID"],
+        }
         assert attempt.headers["WWW-Authenticate"].startswith("Bearer")
     assert rows(Record) == []
 
@@ -246,7 +258,12 @@ def test_rotate_gives_a_new_key_and_the_old_one_stops_on_the_next_request(
 
     old = client.post("/api/records", json={"value1": "old"}, headers=auth)
     assert old.status_code == 401
-    assert old.json == {"status": "failed", "message": KEY_REPLACED}
+    assert old.json == {
+        "status": "failed",
+        "message": KEY_REPLACED,
+        "code": "key_rotated",
+        "request_id": old.headers["X-Request-ID"],
+    }
     new = client.post("/api/records", json={"value1": "new"}, headers={"api-key": new_key})
     assert new.status_code == 201
     assert new.json["record"]["lastmodifiedby"] == "tester"
@@ -327,6 +344,8 @@ def test_an_expired_key_is_401_saying_so(app, client, rows):
         assert response.json == {
             "status": "failed",
             "message": KEY_EXPIRED.format(when=stored.expires_at.isoformat(timespec="seconds")),
+            "code": "key_expired",
+            "request_id": response.headers["X-Request-ID"],
         }
     assert [r.value1 for r in rows(Record)] == ["x"]
 
@@ -448,6 +467,8 @@ class TestClosedRegistration:
         assert response.json == {
             "status": "failed",
             "message": "Registration is closed on this server: ask its operator for an API key.",
+            "code": "registration_closed",
+            "request_id": response.headers["X-Request-ID"],
         }
         assert rows(AuthenticationKey) == []
 

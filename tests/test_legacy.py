@@ -63,6 +63,8 @@ def test_generate_key_without_username_is_400(client, url, method):
     assert response.json == {
         "status": "failed",
         "message": "Oops! You forgot to add a username after! Please specify a username and try again!",
+        "code": "missing_username",
+        "request_id": response.headers["X-Request-ID"],
     }
 
 
@@ -86,6 +88,8 @@ def test_writes_without_a_valid_key_are_401(client, sumit, rows, method, url, ke
     assert response.json == {
         "status": "failed",
         "message": "You are not authenticated! Please add an authentication key to the header and try again!",
+        "code": "not_authenticated",
+        "request_id": response.headers["X-Request-ID"],
     }
     assert [r.value1 for r in rows(Record)] == ["keep"]
 
@@ -97,7 +101,12 @@ def test_writes_without_a_valid_key_are_401(client, sumit, rows, method, url, ke
 def test_missing_number_is_400(client, sumit, method, url):
     response = getattr(client, method)(url, json={"value1": "x"}, headers=sumit)
     assert response.status_code == 400
-    assert response.json == {"status": "failed", "message": FORGOT_NUMBER}
+    assert response.json == {
+        "status": "failed",
+        "message": FORGOT_NUMBER,
+        "code": "missing_number",
+        "request_id": response.headers["X-Request-ID"],
+    }
 
 
 @pytest.mark.parametrize(
@@ -106,7 +115,12 @@ def test_missing_number_is_400(client, sumit, method, url):
 def test_missing_record_is_404(client, sumit, method, url):
     response = getattr(client, method)(url, json={"value1": "x"}, headers=sumit)
     assert response.status_code == 404
-    assert response.json == {"status": "failed", "message": NOT_FOUND}
+    assert response.json == {
+        "status": "failed",
+        "message": NOT_FOUND,
+        "code": "not_found",
+        "request_id": response.headers["X-Request-ID"],
+    }
 
 
 @pytest.mark.parametrize(

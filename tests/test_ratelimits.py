@@ -7,6 +7,7 @@ import pytest
 import redis
 
 from phoenix import create_app
+from phoenix.metrics import start_timer
 from phoenix.models import AuthenticationKey, Record
 
 LIMITS = {
@@ -35,6 +36,8 @@ def assert_limited(response, limit, description):
         "status": "failed",
         "message": f"Too many requests: the limit here is {description}. "
         "Try again after the seconds in Retry-After.",
+        "code": "rate_limited",
+        "request_id": response.headers["X-Request-ID"],
     }
     assert 0 < int(response.headers["Retry-After"]) <= 3600
     assert response.headers["X-RateLimit-Limit"] == str(limit)
@@ -123,7 +126,7 @@ def test_limits_can_be_turned_off(db_url):
     assert "X-RateLimit-Limit" not in response.headers
     # Off means off: no hook runs before or after a request.
     assert "limiter" not in app.extensions
-    assert app.before_request_funcs == {}
+    assert app.before_request_funcs == {None: [start_timer]}  # only the metrics timer
 
 
 def test_limit_settings_come_from_the_environment(monkeypatch, db_url):

@@ -46,6 +46,8 @@ def test_create_without_key_is_401_and_writes_nothing(client, rows):
     assert response.json == {
         "status": "failed",
         "message": "You are not authenticated! Please add an authentication key to the header and try again!",
+        "code": "not_authenticated",
+        "request_id": response.headers["X-Request-ID"],
     }
     assert rows(Record) == []
 
@@ -76,6 +78,8 @@ def test_get_missing_is_404(client):
     assert response.json == {
         "status": "failed",
         "message": "The record does not exist! Please try a different record number!",
+        "code": "not_found",
+        "request_id": response.headers["X-Request-ID"],
     }
 
 

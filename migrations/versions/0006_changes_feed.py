@@ -2,7 +2,7 @@
 indexes; a created entry for every item that has no history yet (seeded, imported, or older than 0004).
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-11-29
 
 Self-contained: it keeps its own copies of the fields and of the SQL that spells a created entry, so that
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -20,6 +20,7 @@ from phoenix.resources.legacy import (
     ReadRecord,
     RemoveRecord,
 )
+from phoenix.resources.metrics import Metrics
 from phoenix.resources.records import RecordHistory, RecordItem, RecordList
 
 
@@ -72,6 +73,7 @@ def register_resources(app):
 
     api.add_resource(Health, "/health", endpoint="health")
     api.add_resource(Ready, "/health/ready", endpoint="ready")
+    api.add_resource(Metrics, "/metrics", endpoint="metrics")
 
     # The pages and the spec (phoenix/openapi.py writes it from the resources' docs and the features').
     describe(app, **API_INFO)

@@ -313,19 +313,19 @@ def removed_message(collection, item_id):
 def read_json_body(allow_array=False):
     """The request body as a JSON object (or array, where allowed), or an ApiError saying why not."""
     if not request.is_json:
-        raise ApiError(415, NOT_JSON)
+        raise ApiError(415, NOT_JSON, code="unsupported_media_type")
     raw = request.get_data(cache=True)  # over MAX_CONTENT_LENGTH: werkzeug raises 413
     if not raw.strip():
-        raise ApiError(400, EMPTY_BODY)
+        raise ApiError(400, EMPTY_BODY, code="invalid_json")
     try:
         # orjson is strict: NaN, Infinity, lone surrogates and bad UTF-8 are refused.
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
-        raise ApiError(400, f"The request body is not valid JSON ({error}).") from None
+        raise ApiError(400, f"The request body is not valid JSON ({error}).", code="invalid_json") from None
     if isinstance(data, dict) or (allow_array and isinstance(data, list)):
         return data
     expected = "a JSON object or an array of objects" if allow_array else "a JSON object"
-    raise ApiError(400, f"The request body must be {expected}.")
+    raise ApiError(400, f"The request body must be {expected}.", code="invalid_body")
 
 
 def whole_number(raw, maximum):
@@ -345,10 +345,10 @@ def whole_number(raw, maximum):
 def item_id_or_404(collection, raw_id, message=INVALID_ID):
     """The integer id in a URL; 400 (with message) if it is not a number, 404 if no item could have it."""
     if not (raw_id.isascii() and raw_id.isdigit()):
-        raise ApiError(400, message, {"id": ["Not a valid integer."]})
+        raise ApiError(400, message, {"id": ["Not a valid integer."]}, code="invalid_id")
     item_id = whole_number(raw_id, MAX_ID)
     if item_id is None:  # more than any id can be (32-bit on PostgreSQL), or thousands of digits
-        raise ApiError(404, collection.not_found)
+        raise ApiError(404, collection.not_found, code="not_found")
     return item_id
 
 
@@ -357,7 +357,7 @@ def get_or_404(collection, raw_id, for_update=False, **id_options):
     item_id = item_id_or_404(collection, raw_id, **id_options)
     item = db.session.get(collection.model, item_id, with_for_update=for_update)
     if item is None:
-        raise ApiError(404, collection.not_found)
+        raise ApiError(404, collection.not_found, code="not_found")
     return item
 
 
@@ -366,7 +366,7 @@ def read_or_404(collection, raw_id, **id_options):
     item_id = item_id_or_404(collection, raw_id, **id_options)
     row = connection().execute(collection.by_id, {"id": item_id}).first()
     if row is None:
-        raise ApiError(404, collection.not_found)
+        raise ApiError(404, collection.not_found, code="not_found")
     return row
 
 
@@ -465,7 +465,7 @@ class CollectionResource(Resource):
         collection = self.collection
         if isinstance(data, list):
             if not 1 <= len(data) <= MAX_BULK:
-                raise ApiError(400, f"Send from 1 to {MAX_BULK} items in one array.")
+                raise ApiError(400, f"Send from 1 to {MAX_BULK} items in one array.", code="invalid_body")
             items = create_items(collection, data, many=True)
             return success(**{collection.plural: [collection.dump(item) for item in items]}), 201, {}
         item = create_item(collection, data)
@@ -543,7 +543,7 @@ class HistoryResource(Resource):
         item_id = item_id_or_404(collection, id)
         page = list_page(HISTORY, where=history_of(collection, item_id))
         if not page.rows and "cursor" not in request.args:
-            raise ApiError(404, collection.not_found)
+            raise ApiError(404, collection.not_found, code="not_found")
         link = next_link(page.next_cursor, f"{collection.singular}_history", id=item_id)
         body = success(
             history=[self.dump_entry(row) for row in page.rows],

@@ -167,5 +167,5 @@ class SwaggerUiFile(Resource):
 
     def get(self, filename):
         if filename not in SWAGGER_UI_FILES:
-            raise ApiError(404, HTTP_MESSAGES[404])
+            raise ApiError(404, HTTP_MESSAGES[404], code="not_found")
         return send_from_directory(swagger_ui_path, filename)

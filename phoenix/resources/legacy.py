@@ -116,7 +116,7 @@ class MissingUsername(Resource):
     }
 
     def get(self):
-        raise ApiError(400, FORGOT_USERNAME)
+        raise ApiError(400, FORGOT_USERNAME, code="missing_username")
 
     post = get
 
@@ -135,7 +135,7 @@ class MissingNumber(Resource):
     }
 
     def get(self):
-        raise ApiError(400, FORGOT_NUMBER)
+        raise ApiError(400, FORGOT_NUMBER, code="missing_number")
 
     patch = delete = get
 

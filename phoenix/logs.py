@@ -1,0 +1,122 @@
+"""Logs: one JSON object a line (LOG_FORMAT=json, production's default) or readable text, with the request's
+id, method, URL rule, client and key prefix on every line of a request; gunicorn's access log included.
+
+Never a secret: a key appears by its public prefix only (`phx_0123456789abcdef`), never the key itself.
+"""
+
+import logging
+import os
+
+from flask import g, has_request_context, request
+from flask.logging import default_handler
+from gunicorn.glogging import Logger as GunicornBaseLogger
+from pythonjsonlogger.json import JsonFormatter
+
+from phoenix.config import log_format
+from phoenix.request_ids import request_id
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+# The fields of every line, in DESIGN's names; a request's fields (RequestFields) come after them.
+JSON_FIELDS = ["levelname", "name", "message"]
+JSON_RENAMED = {"levelname": "level", "name": "logger"}
+REQUEST_FIELDS = ("request_id", "method", "route", "client", "key_prefix")
+# What the app leaves in the WSGI environ for gunicorn's access line (which runs after the app returns).
+ENVIRON_PREFIX = "phoenix."
+
+
+def formatter(kind):
+    """The formatter of LOG_FORMAT kind: "json" or "text"."""
+    if kind == "json":
+        return JsonFormatter(JSON_FIELDS, rename_fields=JSON_RENAMED, timestamp="time")
+    return logging.Formatter(TEXT_FORMAT)
+
+
+def request_fields():
+    """The current request's fields for a log line: id, method, URL rule, client address, key prefix."""
+    rule = request.url_rule
+    key = g.get("api_key")
+    return {
+        "request_id": request_id(),
+        "method": request.method,
+        "route": rule.rule if rule is not None else None,
+        "client": request.remote_addr,
+        "key_prefix": getattr(key, "prefix", None),
+    }
+
+
+class RequestFields(logging.Filter):
+    """Add the request's fields to each record logged while a request is handled."""
+
+    def filter(self, record):
+        fields = request_fields() if has_request_context() else {}
+        for name in REQUEST_FIELDS:
+            if not hasattr(record, name):
+                setattr(record, name, fields.get(name))
+        if record.request_id is None:
+            record.request_id = "-"  # a line outside any request (start-up, a command)
+        return True
+
+
+def phoenix_handler(kind):
+    """A stderr handler in LOG_FORMAT kind, with the request's fields; marked as Phoenix's own."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(formatter(kind))
+    handler.addFilter(RequestFields())
+    handler.phoenix = True
+    return handler
+
+
+def configure_logging(app):
+    """Log at LOG_LEVEL to stderr (gunicorn and Heroku collect it), in LOG_FORMAT, every logger included."""
+    root = logging.getLogger()
+    # Replaced, not added to: the tests build many apps in one process.
+    root.handlers = [h for h in root.handlers if not getattr(h, "phoenix", False)]
+    root.addHandler(phoenix_handler(app.config["LOG_FORMAT"]))
+    app.logger.removeHandler(default_handler)  # the root's handler writes the app's lines too
+    app.logger.setLevel(getattr(logging, app.config["LOG_LEVEL"], logging.INFO))
+    app.after_request(leave_fields_for_the_access_log)
+
+
+def leave_fields_for_the_access_log(response):
+    """Put the request's fields where gunicorn's access line can read them (the WSGI environ)."""
+    environ = request.environ
+    for name, value in request_fields().items():
+        environ[ENVIRON_PREFIX + name] = value
+    return response
+
+
+class GunicornLogger(GunicornBaseLogger):
+    """gunicorn's logger, writing its error and access lines in LOG_FORMAT (gunicorn.conf.py logger_class).
+
+    An access line carries DESIGN's fields; a request that gunicorn refused before the app saw it has no
+    route or key prefix.
+    """
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        self.kind = log_format(os.environ.get("PHOENIX_CONFIG"))
+        if self.kind == "json":
+            for log in (self.error_log, self.access_log):
+                for handler in log.handlers:
+                    handler.setFormatter(formatter("json"))
+
+    def access(self, resp, req, environ, request_time):
+        if self.kind != "json":
+            return super().access(resp, req, environ, request_time)
+        if not (self.cfg.accesslog or self.cfg.logconfig or self.cfg.syslog):
+            return None
+        status = getattr(resp, "status_code", None) or int(str(resp.status).split()[0])
+        fields = {name: environ.get(ENVIRON_PREFIX + name) for name in REQUEST_FIELDS}
+        fields["client"] = fields["client"] or environ.get("REMOTE_ADDR")
+        fields["method"] = fields["method"] or environ.get("REQUEST_METHOD")
+        route = fields["route"] or "-"
+        self.access_log.info(
+            f"{fields['method']} {route} {status}",
+            extra={
+                **fields,
+                "status": status,
+                "duration_ms": round(request_time.total_seconds() * 1000, 3),
+                "bytes": getattr(resp, "sent", None),
+            },
+        )
+        return None

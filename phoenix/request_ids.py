@@ -1,0 +1,35 @@
+"""Request ids: the client's X-Request-ID kept when it is safe to echo, else a new UUID; on every answer.
+
+A client quotes the id in a bug report; the operator finds it on every log line of that request and in
+the failure body (`request_id`).
+"""
+
+import re
+import uuid
+
+from flask import g, has_request_context, request
+
+HEADER = "X-Request-ID"
+# Safe in a header, a log line and a metric: no spaces, quotes or control characters, and short.
+ACCEPTED = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+
+def request_id():
+    """The current request's id, decided on first use: the client's when acceptable, else a new UUID."""
+    if not has_request_context():
+        return None
+    if "request_id" not in g:
+        sent = request.headers.get(HEADER, "")
+        g.request_id = sent if ACCEPTED.fullmatch(sent) else str(uuid.uuid4())
+    return g.request_id
+
+
+def echo_request_id(response):
+    """Put the request's id on the answer, whatever the answer is."""
+    response.headers[HEADER] = request_id()
+    return response
+
+
+def register_request_ids(app):
+    """Echo X-Request-ID on every answer that Flask gives."""
+    app.after_request(echo_request_id)
