@@ -7,7 +7,9 @@ from types import SimpleNamespace
 import orjson
 from flask import Response, request, url_for
 from flask_restful import Resource
+from marshmallow import ValidationError
 from sqlalchemy import bindparam, insert, select
+from werkzeug.exceptions import HTTPException
 
 from phoenix.auth import require_api_key, stamp_modification
 from phoenix.concurrency import etag, not_modified, require_current_version
@@ -108,6 +110,18 @@ def get_or_404(collection, raw_id, for_update=False, **id_options):
     return item
 
 
+def checked_before_lock(collection, raw_id, read_input, **id_options):
+    """read_input(): a write's body, read and validated before its item's row is locked, so that a
+    slow or stalled upload never holds a lock. A missing item is still a 404 before a bad body is a 400
+    (retrying with a good body would not mend it): then the item is looked for, without a lock."""
+    item_id_or_404(collection, raw_id, **id_options)
+    try:
+        return read_input()
+    except (ApiError, ValidationError, HTTPException):
+        read_or_404(collection, raw_id, **id_options)
+        raise
+
+
 def read_or_404(collection, raw_id, **id_options):
     """The item with that id, as a Row to answer with (one SELECT, no ORM), or 404 in our shape."""
     item_id = item_id_or_404(collection, raw_id, **id_options)
@@ -158,11 +172,6 @@ def apply_changes(collection, item, values):
     db.session.flush()  # the UPDATE, checked against the version it read, which it raises by one
     record_change(collection, item, before)
     return item
-
-
-def update_item(collection, item, data, partial):
-    """Validate data and apply it: PATCH changes the fields sent, PUT replaces them all; with history."""
-    return apply_changes(collection, item, changes_from(collection, data, partial))
 
 
 def delete_item(collection, item):
@@ -245,9 +254,12 @@ class ItemResource(Resource):
 
     def change(self, id, partial):
         collection = self.collection
+        # The whole body is read and validated before the row is locked.
+        values = checked_before_lock(
+            collection, id, lambda: changes_from(collection, read_json_body(), partial)
+        )
         item = get_or_404(collection, id, for_update=True)  # locked until the commit
         # The request's own faults come before If-Match: retrying on a fresh version would not mend them.
-        values = changes_from(collection, read_json_body(), partial)
         require_current_version(item, collection.singular)
         apply_changes(collection, item, values)
         db.session.commit()

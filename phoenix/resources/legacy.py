@@ -22,12 +22,14 @@ from phoenix.openapi import (
     success,
 )
 from phoenix.resources.base import (
+    apply_changes,
+    changes_from,
+    checked_before_lock,
     create_item,
     delete_item,
     get_or_404,
     read_json_body,
     read_or_404,
-    update_item,
 )
 from phoenix.resources.keys import KEY_ANSWERS, key_created
 from phoenix.resources.records import EXAMPLE, PATCH_EXAMPLE, RECORD_NOT_FOUND, RECORDS
@@ -210,7 +212,11 @@ class ModifyRecord(Resource):
     }
 
     def patch(self, id):
-        record = update_item(RECORDS, find_record(id, for_update=True), read_json_body(), partial=True)
+        # The body is read and validated before the record is locked.
+        values = checked_before_lock(
+            RECORDS, id, lambda: changes_from(RECORDS, read_json_body(), partial=True), message=NOT_A_NUMBER
+        )
+        record = apply_changes(RECORDS, find_record(id, for_update=True), values)
         db.session.commit()
         return record_answer(record, "Your record has successfully been modified!")
 
