@@ -29,6 +29,7 @@ KEY_REVOKED = "This API key has been revoked and no longer works. Its username s
 KEY_EXPIRED = "This API key expired on {when} and no longer works: ask the operator for a new one."
 KEY_REPLACED = "This API key has been rotated and no longer works: use the key that replaced it."
 CONCURRENT_CHANGE = "This API key was rotated or revoked by another request meanwhile."
+AMBIGUOUS = "The api-key and Authorization headers name different keys: send one key, in one of them."
 REFUSALS = {"revoked": KEY_REVOKED, "expired": KEY_EXPIRED, "replaced": KEY_REPLACED}
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="phoenix"'}
 
@@ -137,12 +138,14 @@ def revoke_key(row):
 
 
 def presented_key():
-    """The key sent in the api-key header, or as Authorization: Bearer; None if neither."""
+    """The key sent in the api-key header, or as Authorization: Bearer; None if neither; AMBIGUOUS when
+    the two headers name different keys (the request has one caller, or none)."""
     token = request.headers.get("api-key", "").strip()
-    if not token:
-        scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() == "bearer":
-            token = credentials.strip()
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    bearer = credentials.strip() if scheme.lower() == "bearer" else ""
+    if token and bearer and token != bearer:
+        return AMBIGUOUS
+    token = token or bearer
     # Anything no key could look like never reaches the database (a NUL would upset PostgreSQL).
     if not token or len(token) > MAX_KEY_LENGTH or not token.isascii() or not token.isprintable():
         return None
@@ -168,6 +171,9 @@ def request_key():
     """The request's key check, made once per request and kept on g: (working key row or None, refusal)."""
     if "key_check" not in g:
         token = presented_key()
+        if token is AMBIGUOUS:
+            g.key_check = (None, AMBIGUOUS)
+            return g.key_check
         row = find_key(token) if token else None
         state = key_state(row) if row is not None else "unknown"
         if state == "active":
@@ -206,6 +212,8 @@ def require_api_key(view):
     @wraps(view)
     def checked(*args, **kwargs):
         row, refusal = request_key()
+        if refusal is AMBIGUOUS:
+            raise ApiError(400, AMBIGUOUS, code="ambiguous_credentials")
         if row is None:
             raise ApiError(401, refusal, headers=CHALLENGE)
         note_use(row)

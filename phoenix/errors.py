@@ -17,6 +17,9 @@ DATABASE_UNAVAILABLE = "The database is unavailable right now. Please retry in a
 RETRY_AFTER_SECONDS = "5"
 SERVER_ERROR = "Something went wrong on our side. It has been logged; please try again later."
 CONFLICT = "The change conflicts with data already stored. Reload and try again."
+# An answer names at most this many fields (or items, or parameters), each name at most this long.
+MAX_FIELD_ERRORS = 50
+MAX_NAME_LENGTH = 100
 
 HTTP_MESSAGES = {
     400: "The request could not be understood. Check its syntax and try again.",
@@ -50,17 +53,42 @@ def failure(status, message, errors=None, headers=None, code=None):
     return json_response(body, status, headers)
 
 
+def at_most(messages, limit=MAX_FIELD_ERRORS):
+    """(the first `limit` field errors, names cut to MAX_NAME_LENGTH; how many more were left out).
+
+    A body of a million unknown fields is answered with fifty, not with an answer bigger than itself.
+    """
+    kept = {}
+    for name, field_messages in messages.items():
+        if len(kept) == limit:
+            break
+        if isinstance(name, str) and len(name) > MAX_NAME_LENGTH:
+            name = name[:MAX_NAME_LENGTH] + "..."
+        if isinstance(field_messages, dict):  # one item of a bulk create: its own fields, capped alike
+            field_messages = at_most(field_messages, limit)[0]
+        kept[name] = field_messages
+    return kept, len(messages) - len(kept)
+
+
+def and_more(text, left_out):
+    """text, with "(and N more)" when some were left out."""
+    return f"{text} (and {left_out} more)" if left_out else text
+
+
 def validation_failure(error):
-    """400 for input that a schema refused, naming the fields."""
+    """400 for input that a schema refused, naming the fields (at most MAX_FIELD_ERRORS of them)."""
     messages = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
     schema_level = messages.get("_schema")
     if schema_level and len(messages) == 1 and isinstance(schema_level, list):
         message = schema_level[0]
     elif all(isinstance(name, int) for name in messages):  # a bulk create: errors by index
-        message = INVALID_ITEMS.format(indexes=", ".join(str(index) for index in sorted(messages)))
-        messages = {str(index): item_messages for index, item_messages in sorted(messages.items())}
+        messages, left_out = at_most(dict(sorted(messages.items())))
+        indexes = and_more(", ".join(str(index) for index in messages), left_out)
+        message = INVALID_ITEMS.format(indexes=indexes)
+        messages = {str(index): item_messages for index, item_messages in messages.items()}
     else:
-        message = INVALID_INPUT.format(names=", ".join(str(name) for name in messages))
+        messages, left_out = at_most(messages)
+        message = INVALID_INPUT.format(names=and_more(", ".join(str(name) for name in messages), left_out))
     return failure(400, message, messages)
 
 

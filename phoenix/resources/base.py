@@ -5,7 +5,7 @@ from functools import cached_property
 from types import SimpleNamespace
 
 import orjson
-from flask import Response, request, url_for
+from flask import Response, g, request, url_for
 from flask_restful import Resource
 from marshmallow import ValidationError
 from sqlalchemy import bindparam, insert, select
@@ -20,6 +20,7 @@ from phoenix.history import HISTORY, history_of, record_change, record_creations
 from phoenix.idempotency import idempotent
 from phoenix.listing import Listing, link_header, list_page, next_link
 from phoenix.models import MAX_ID
+from phoenix.ratelimits import use_quota
 from phoenix.schemas import dumper, history_schema, row_dumper
 
 MAX_BULK = 1000
@@ -137,6 +138,7 @@ def create_items(collection, data, many=False):
     SQLAlchemy Core rather than the ORM: a create is the hot write path, and needs no object to track.
     """
     loaded = collection.schema.load(data, many=many)
+    use_quota(g.api_key.username, len(loaded) if many else 1)
     items = []
     for values in loaded if many else [loaded]:
         # Every writable field, so that one INSERT serves a whole array (executemany).

@@ -16,6 +16,7 @@ from phoenix.jsonio import json_response
 from phoenix.openapi import Answer, Operation, failure, spec_for
 from phoenix.resources.games import GAMES
 from phoenix.resources.records import RECORDS
+from phoenix.security import public_base_url
 
 STATIC_FOLDER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")
 # The files of Swagger UI that /api/docs loads; nothing else of the package is served.
@@ -90,7 +91,7 @@ class Landing(Resource):
     docs = page_docs("The landing page", "What Phoenix is and a curl quick start.")
 
     def get(self):
-        return page("index.html", base_url=request.url_root.rstrip("/"), collections=LANDING_COLLECTIONS)
+        return page("index.html", base_url=public_base_url(), collections=LANDING_COLLECTIONS)
 
 
 class ApiDocs(Resource):

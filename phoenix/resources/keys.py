@@ -1,5 +1,7 @@
 """/api/keys: self-service API keys, and /api/keys/me: the calling key's own lifecycle."""
 
+from urllib.parse import urlsplit
+
 from flask import current_app, g, request, url_for
 from flask_restful import Resource
 
@@ -13,6 +15,8 @@ from phoenix.auth import (
     rotate_key,
 )
 from phoenix.errors import ApiError
+from phoenix.extensions import db
+from phoenix.models import ReservedUsername
 from phoenix.openapi import TEXT, Answer, Operation, failure, header, success
 from phoenix.resources.base import read_json_body
 from phoenix.schemas import KeySchema, key_request_schema, key_rotation_schema, key_schema
@@ -21,6 +25,14 @@ KEY_CREATED = "Congrats! Your API Key has been created!"
 KEY_ROTATED = "Your API key has been rotated: this is the new one. The old one no longer works."
 KEY_REVOKED = "Your API key has been revoked: it no longer works. The username {username} stays reserved."
 REGISTRATION_CLOSED = "Registration is closed on this server: ask its operator for an API key."
+RESERVED = "The username {username} is reserved for this server's operator: choose another."
+CROSS_SITE = (
+    "Keys cannot be created from another site's page. Call this API from a script, or from a page of an "
+    "origin in this server's CORS_ORIGINS."
+)
+# Never handed out by self-service, whatever their case; and with them every name that the operator's
+# commands have stamped rows with (phoenix.models.ReservedUsername).
+RESERVED_USERNAMES = frozenset({"admin", "operator", "root", "system", "seed", "phoenix"})
 # The key is shown once; no cache or proxy may keep a copy.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -57,7 +69,10 @@ def new_key_answer(description, message, **headers):
 KEY_ANSWERS = {
     201: new_key_answer("The new key: shown this once, so keep it.", KEY_CREATED),
     403: failure(
-        "Registration is closed: only the operator makes keys (`flask keys create`).", REGISTRATION_CLOSED
+        "Registration is closed (only the operator makes keys: `flask keys create`), the request came from "
+        "another site's page (`Sec-Fetch-Site: cross-site`, or an `Origin` not in `CORS_ORIGINS`), or the "
+        "username is reserved for the operator.",
+        REGISTRATION_CLOSED,
     ),
     409: failure("The username is taken, whatever its case (revoked keys' names included).", USERNAME_TAKEN),
 }
@@ -68,11 +83,36 @@ def key_shown_once(row, key, message):
     return {"status": "success", **key_schema.dump(row), "api_key": key, "message": message}
 
 
+def reserved(username):
+    """Whether self-service may not hand out username: a fixed name, or one the operator's commands use."""
+    name = username.lower()
+    return name in RESERVED_USERNAMES or db.session.get(ReservedUsername, name) is not None
+
+
+def cross_site():
+    """Whether a browser marks this request as sent from another site's page (scripts send neither
+    header): Sec-Fetch-Site: cross-site, or an Origin that is neither this server nor in CORS_ORIGINS."""
+    if request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
+        return True
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False
+    allowed = current_app.config["CORS_ORIGINS"]
+    if origin in allowed or allowed == ["*"]:
+        return False
+    return urlsplit(origin).netloc.lower() != request.host.lower()  # "null" (a sandboxed page): refused
+
+
 def key_created(data):
-    """Validate a key request, issue the key and answer 201 with it; 403 while registration is closed."""
+    """Validate a key request, issue the key and answer 201 with it; 403 while registration is closed,
+    from another site's page, or for a reserved username."""
     if not current_app.config["PHOENIX_OPEN_REGISTRATION"]:
-        raise ApiError(403, REGISTRATION_CLOSED)
+        raise ApiError(403, REGISTRATION_CLOSED, code="registration_closed")
+    if cross_site():
+        raise ApiError(403, CROSS_SITE, code="cross_site")
     values = key_request_schema.load(data)
+    if reserved(values["username"]):
+        raise ApiError(403, RESERVED.format(username=values["username"]), code="reserved_username")
     row, key = issue_key(values["username"], values.get("expires_in_days"))
     return key_shown_once(row, key, KEY_CREATED), 201, NO_STORE
 
