@@ -107,7 +107,7 @@ def key_created(data):
     """Validate a key request, issue the key and answer 201 with it; 403 while registration is closed,
     from another site's page, or for a reserved username."""
     if not current_app.config["PHOENIX_OPEN_REGISTRATION"]:
-        raise ApiError(403, REGISTRATION_CLOSED, code="registration_closed")
+        raise ApiError(403, REGISTRATION_CLOSED)
     if cross_site():
         raise ApiError(403, CROSS_SITE, code="cross_site")
     values = key_request_schema.load(data)
