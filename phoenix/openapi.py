@@ -19,7 +19,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema
 
 from phoenix import idempotency
-from phoenix.auth import CHALLENGE, NOT_AUTHENTICATED, require_api_key
+from phoenix.auth import AMBIGUOUS, CHALLENGE, NOT_AUTHENTICATED, require_api_key
 from phoenix.concurrency import STALE
 from phoenix.config import DEFAULT_MAX_CONTENT_LENGTH as MAX_BODY
 from phoenix.errors import DATABASE_UNAVAILABLE, HTTP_MESSAGES, SERVER_ERROR
@@ -193,6 +193,10 @@ EVERY_OPERATION = {
     500: failure("Something unexpected went wrong (it is logged).", SERVER_ERROR),
 }
 KEYED_OPERATION = {
+    # Where the operation has no 400 of its own: the one a keyed request may get whatever its body.
+    400: failure(
+        "`api-key` and `Authorization: Bearer` name different keys (`ambiguous_credentials`).", AMBIGUOUS
+    ),
     401: failure(
         "No key, or one that is unknown, malformed, revoked, expired or rotated away: the message says "
         "which.",

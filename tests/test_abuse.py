@@ -356,6 +356,10 @@ def test_two_different_keys_in_one_request_are_400_and_nothing_is_written(client
     )
     assert same.status_code == 201
     assert [r.lastmodifiedby for r in rows(Record)] == ["one"]
+    own = client.get("/api/keys/me", headers={"api-key": one, "Authorization": f"Bearer {other}"})
+    assert (own.status_code, own.json["code"]) == (400, "ambiguous_credentials")
+    documented = client.get("/api/openapi.json").json["paths"]["/api/keys/me"]["get"]["responses"]
+    assert "400" in documented
 
 
 @pytest.mark.parametrize("username", ["admin", "Operator", "ROOT", "system", "seed", "Phoenix"])
