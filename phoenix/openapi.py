@@ -79,6 +79,11 @@ ERROR = {
     "properties": {
         "status": {"type": "string", "enum": ["failed"]},
         "message": {"type": "string", "description": "One sentence a person can act on."},
+        "code": {
+            "type": "string",
+            "description": "A stable snake_case name of the failure, for scripts to match.",
+            "pattern": "^[a-z][a-z_]*$",
+        },
         "errors": {
             "type": "object",
             "description": "For invalid input: the messages for each field, by field name.",
