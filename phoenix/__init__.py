@@ -7,7 +7,7 @@ from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from phoenix.cli import register_commands
-from phoenix.config import engine_options, load_config, with_driver
+from phoenix.config import engine_options, kept_secret, load_config, with_driver
 from phoenix.database import register_database
 from phoenix.errors import register_errorhandlers
 from phoenix.extensions import db, ma, migrate
@@ -17,6 +17,7 @@ from phoenix.metrics import register_metrics
 from phoenix.ratelimits import register_rate_limits
 from phoenix.request_ids import register_request_ids
 from phoenix.resources import register_resources
+from phoenix.security import register_security_headers
 
 
 def create_app(config=None):
@@ -26,6 +27,7 @@ def create_app(config=None):
     configure(app, config)
     configure_logging(app)
     register_request_ids(app)
+    register_security_headers(app)
     trust_proxies(app)
     allow_cross_origin(app)
     register_extensions(app)
@@ -47,6 +49,8 @@ def configure(app, config):
     if "SQLALCHEMY_ENGINE_OPTIONS" not in config:
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
     os.makedirs(app.instance_path, exist_ok=True)
+    if not app.config.get("PHOENIX_SECRET_KEY"):
+        app.config["PHOENIX_SECRET_KEY"] = kept_secret(app.instance_path)
     # No redirects between /path and /path/ (their bodies would be HTML): both simply match.
     app.url_map.strict_slashes = False
     app.url_map.merge_slashes = False

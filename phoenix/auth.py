@@ -35,6 +35,7 @@ NAME_TAKEN = "A working key of this username is already named {name!r}: choose a
 REFUSALS = {"revoked": REVOKED_KEY_REFUSED, "expired": KEY_EXPIRED, "replaced": KEY_REPLACED}
 # The code of each refusal (DESIGN, "Responses"); an unknown or missing key is not_authenticated.
 REFUSAL_CODES = {"revoked": "key_revoked", "expired": "key_expired", "replaced": "key_rotated"}
+AMBIGUOUS = "The api-key and Authorization headers name different keys: send one key, in one of them."
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="phoenix"'}
 
 MAX_KEY_LENGTH = 200
@@ -234,12 +235,14 @@ def revoke_key(row):
 
 
 def presented_key():
-    """The key sent in the api-key header, or as Authorization: Bearer; None if neither."""
+    """The key sent in the api-key header, or as Authorization: Bearer; None if neither; AMBIGUOUS when
+    the two headers name different keys (the request has one caller, or none)."""
     token = request.headers.get("api-key", "").strip()
-    if not token:
-        scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() == "bearer":
-            token = credentials.strip()
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    bearer = credentials.strip() if scheme.lower() == "bearer" else ""
+    if token and bearer and token != bearer:
+        return AMBIGUOUS
+    token = token or bearer
     # Anything no key could look like never reaches the database (a NUL would upset PostgreSQL).
     if not token or len(token) > MAX_KEY_LENGTH or not token.isascii() or not token.isprintable():
         return None
@@ -266,6 +269,9 @@ def request_key():
     the refusal an ApiError (401) to raise."""
     if "key_check" not in g:
         token = presented_key()
+        if token is AMBIGUOUS:
+            g.key_check = (None, AMBIGUOUS)
+            return g.key_check
         row = find_key(token) if token else None
         state = key_state(row) if row is not None else "unknown"
         if state == "active":
@@ -309,6 +315,8 @@ def require_api_key(view):
     @wraps(view)
     def with_working_key(*args, **kwargs):
         row, refusal = request_key()
+        if refusal is AMBIGUOUS:
+            raise ApiError(400, AMBIGUOUS, code="ambiguous_credentials")
         if row is None:
             raise refusal
         commit_last_used_on_its_own(row)

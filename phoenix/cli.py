@@ -18,7 +18,7 @@ from phoenix.extensions import db
 from phoenix.fakes import GAME_COLUMNS, RECORD_COLUMNS, fake_games, fake_records
 from phoenix.gamescsv import CountingReader, CSVLayoutError, ImportReport, read_games
 from phoenix.housekeeping import register_housekeeping_command
-from phoenix.models import CURRENT_KEY, AuthenticationKey, Game, Record, utcnow
+from phoenix.models import CURRENT_KEY, AuthenticationKey, Game, Record, ReservedUsername, utcnow
 from phoenix.permissions import DEFAULT_SCOPES, SCOPES
 from phoenix.resources.keys import KEY_PREFIX
 from phoenix.schemas import account_key_request_schema, key_request_schema, key_rotation_schema, key_schema
@@ -220,9 +220,10 @@ def username_option(default=None):
 
     def check(ctx, param, value):
         try:
-            return key_request_schema.load({"username": value})["username"]
+            username = key_request_schema.load({"username": value})["username"]
         except ValidationError as error:
             raise click.BadParameter(" ".join(error.messages["username"])) from None
+        return username
 
     # No default at all (not even None) makes the option required.
     given = {"default": default, "show_default": True} if default else {"required": True}
@@ -234,6 +235,15 @@ def username_option(default=None):
         help="The username to stamp as lastmodifiedby.",
         **given,
     )
+
+
+def reserve_username(username):
+    """Keep username from self-service for good: the operator's rows are stamped with it (committed at
+    once, before the rows load, so that no one can register it meanwhile)."""
+    name = username.lower()
+    if db.session.get(ReservedUsername, name) is None:
+        db.session.add(ReservedUsername(username=name, reserved_at=utcnow()))
+        db.session.commit()
 
 
 def load_with_progress(model, columns, rows, count, label):
@@ -263,6 +273,7 @@ def register_seed_commands(app):
         @username_option(default="seed")
         @click.option("--seed", "random_seed", type=int, default=None, help="Make the same rows every time.")
         def command(count, username, random_seed):
+            reserve_username(username)
             rows = generate(count, username=username, seed=random_seed)
             load_with_progress(model, columns, rows, count, f"Seeding {name}")
 
@@ -289,6 +300,7 @@ def register_games_commands(app):
 
         Rows that fail the games schema are skipped and reported, with their reasons, at the end.
         """
+        reserve_username(username)
         report = ImportReport()
         now = utcnow()
         started = time.perf_counter()

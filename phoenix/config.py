@@ -1,11 +1,14 @@
 """Settings read from the environment when the app is created."""
 
 import os
+import secrets
 
 from limits import parse_many
 
 DEFAULT_MAX_CONTENT_LENGTH = 1024 * 1024
 CONFIG_NAMES = ("development", "testing", "production")
+# Host names that only this machine reaches: safe to echo on the landing page (`make run`'s own address).
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
 
 def database_url(instance_path):
@@ -116,6 +119,37 @@ def log_format(name=None):
     return value
 
 
+def kept_secret(instance_path):
+    """The server's secret kept in instance/secret_key, made on first use.
+
+    Made atomically: each process writes a candidate to a file of its own and links it into place; the
+    link fails if another got there first, and then every process reads the one that won. So all the
+    workers of an instance, started at once, agree on one secret, and it survives restarts.
+    """
+    path = os.path.join(instance_path, "secret_key")
+    if not os.path.exists(path):
+        os.makedirs(instance_path, exist_ok=True)
+        candidate = f"{path}.{os.getpid()}.{secrets.token_hex(4)}"
+        with open(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+            file.write(secrets.token_urlsafe(48))
+        try:
+            os.link(candidate, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(candidate)
+    with open(path) as file:
+        return file.read().strip()
+
+
+def default_limit_storage(instance_path, config_name):
+    """A file under instance/, one count for every worker of the instance (phoenix.ratelimits); memory
+    for the testing configuration, so that each app a test builds starts from no count."""
+    if config_name == "testing":
+        return "memory://"
+    return "file://" + os.path.join(os.path.abspath(instance_path), "ratelimits.sqlite3")
+
+
 def load_config(instance_path, name=None):
     """Every setting Phoenix reads, as a dict for app.config."""
     name = config_name(name)
@@ -143,12 +177,21 @@ def load_config(instance_path, name=None):
         "PHOENIX_WRITE_POLICY": env_choice("PHOENIX_WRITE_POLICY", ("shared", "owner"), "shared"),
         "PHOENIX_TRUSTED_PROXIES": env_optional_int("PHOENIX_TRUSTED_PROXIES", minimum=0) or 0,
         "CORS_ORIGINS": env_list("CORS_ORIGINS"),
+        # Signs cursors (phoenix.listing); unset: made once and kept in instance/secret_key.
+        "PHOENIX_SECRET_KEY": os.environ.get("PHOENIX_SECRET_KEY", "").strip() or None,
+        # What the landing page shows as the server's address (phoenix.security.public_base_url).
+        "PHOENIX_PUBLIC_URL": os.environ.get("PHOENIX_PUBLIC_URL", "").strip().rstrip("/") or None,
+        "PHOENIX_ALLOWED_HOSTS": [host.lower() for host in env_list("PHOENIX_ALLOWED_HOSTS")]
+        or list(LOCAL_HOSTS),
         # Flask-Limiter's own setting names, so that its documentation applies as it stands.
         "RATELIMIT_ENABLED": env_flag("PHOENIX_RATELIMIT_ENABLED", True),
-        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "").strip() or "memory://",
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "").strip()
+        or default_limit_storage(instance_path, name),
         "RATELIMIT_KEY_PREFIX": os.environ.get("RATELIMIT_KEY_PREFIX", "").strip() or "phoenix",
         "PHOENIX_RATELIMIT_KEYS": env_rate_limit("PHOENIX_RATELIMIT_KEYS", "10/hour"),
-        "PHOENIX_RATELIMIT_WRITES": env_rate_limit("PHOENIX_RATELIMIT_WRITES", "600/minute"),
+        # Items, not requests: a bulk create of 500 uses 500.
+        "PHOENIX_RATELIMIT_WRITES": env_rate_limit("PHOENIX_RATELIMIT_WRITES", "6000/minute"),
+        "PHOENIX_QUOTA_ROWS": env_optional_int("PHOENIX_QUOTA_ROWS"),
         "PHOENIX_RATELIMIT_READS": env_rate_limit("PHOENIX_RATELIMIT_READS", "3000/minute"),
         # How often (at most) each worker deletes a batch of expired idempotent answers.
         "PHOENIX_HOUSEKEEPING_INTERVAL_S": env_int("PHOENIX_HOUSEKEEPING_INTERVAL_S", 60),

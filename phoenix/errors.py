@@ -40,11 +40,16 @@ CODES = {
     "missing_username": "A Project Phoenix key route without a username.",
     "missing_number": "A Project Phoenix record route without a number.",
     "bad_request": "A request that could not be understood at all.",
+    "ambiguous_credentials": "The api-key and Authorization headers name two different keys.",
     "not_authenticated": "No key, or an unknown one.",
     "key_revoked": "The key was revoked.",
     "key_expired": "The key expired.",
     "key_rotated": "The key was rotated away.",
     "registration_closed": "Self-service keys are turned off.",
+    "cross_site": "Key creation from another site's page (Sec-Fetch-Site or Origin).",
+    "reserved_username": "The username is kept for the operator's commands.",
+    "missing_scope": "The key lacks the scope the call needs: X-Accepted-Scopes names it.",
+    "not_owner": "Under the owner write policy, another username's item.",
     "not_found": "No such item, key, file or route.",
     "method_not_allowed": "The route does not take that method.",
     "request_timeout": "The client did not send its whole request in time.",
@@ -56,8 +61,11 @@ CODES = {
     "unsupported_media_type": "A write whose body is not application/json.",
     "idempotency_key_reused": "The Idempotency-Key came with another request.",
     "rate_limited": "A rate limit is used up: wait Retry-After seconds.",
+    "quota_exceeded": "The username's daily quota of created items (PHOENIX_QUOTA_ROWS) is used up.",
     "headers_too_large": "The headers are over the server's limit.",
     "server_error": "Anything unexpected (logged with its traceback).",
+    "not_implemented": "A method or transfer encoding the server does not implement (answered by gunicorn).",
+    "expectation_failed": "An Expect header other than 100-continue (answered by gunicorn).",
     "database_unavailable": "The database is down or too slow: retry after Retry-After seconds.",
 }
 # The code of each status that Flask, Werkzeug or the server raise by themselves.
@@ -72,6 +80,9 @@ HTTP_CODES = {
     429: "rate_limited",
     431: "headers_too_large",
 }
+# An answer names at most this many fields (or items, or parameters), each name at most this long.
+MAX_FIELD_ERRORS = 50
+MAX_NAME_LENGTH = 100
 
 HTTP_MESSAGES = {
     400: "The request could not be understood. Check its syntax and try again.",
@@ -112,8 +123,30 @@ def failure(status, message, errors=None, headers=None, code=None):
     return json_response(body, status, headers)
 
 
+def at_most(messages, limit=MAX_FIELD_ERRORS):
+    """(the first `limit` field errors, names cut to MAX_NAME_LENGTH; how many more were left out).
+
+    A body of a million unknown fields is answered with fifty, not with an answer bigger than itself.
+    """
+    kept = {}
+    for name, field_messages in messages.items():
+        if len(kept) == limit:
+            break
+        if isinstance(name, str) and len(name) > MAX_NAME_LENGTH:
+            name = name[:MAX_NAME_LENGTH] + "..."
+        if isinstance(field_messages, dict):  # one item of a bulk create: its own fields, capped alike
+            field_messages = at_most(field_messages, limit)[0]
+        kept[name] = field_messages
+    return kept, len(messages) - len(kept)
+
+
+def and_more(text, left_out):
+    """text, with "(and N more)" when some were left out."""
+    return f"{text} (and {left_out} more)" if left_out else text
+
+
 def validation_failure(error):
-    """400 for input that a schema refused, naming the fields."""
+    """400 for input that a schema refused, naming the fields (at most MAX_FIELD_ERRORS of them)."""
     messages = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
     schema_level = messages.get("_schema")
     code = "invalid_fields"
@@ -121,10 +154,13 @@ def validation_failure(error):
         message = schema_level[0]  # about the body as a whole ("at least one field")
         code = "invalid_body"
     elif all(isinstance(name, int) for name in messages):  # a bulk create: errors by index
-        message = INVALID_ITEMS.format(indexes=", ".join(str(index) for index in sorted(messages)))
-        messages = {str(index): item_messages for index, item_messages in sorted(messages.items())}
+        messages, left_out = at_most(dict(sorted(messages.items())))
+        indexes = and_more(", ".join(str(index) for index in messages), left_out)
+        message = INVALID_ITEMS.format(indexes=indexes)
+        messages = {str(index): item_messages for index, item_messages in messages.items()}
     else:
-        message = INVALID_INPUT.format(names=", ".join(str(name) for name in messages))
+        messages, left_out = at_most(messages)
+        message = INVALID_INPUT.format(names=and_more(", ".join(str(name) for name in messages), left_out))
     return failure(400, message, messages, code=code)
 
 

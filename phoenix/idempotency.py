@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from phoenix.errors import ApiError, error_answer
 from phoenix.extensions import db
-from phoenix.models import IdempotentRequest, utcnow
+from phoenix.models import AuthenticationKey, IdempotentRequest, utcnow
 from phoenix.openapi import Feature, header, shared_answer, shared_parameter
 
 HEADER = "Idempotency-Key"
@@ -35,9 +35,12 @@ def idempotency_key():
 
 
 def fingerprint():
-    """What makes a request the same request: method, path and body."""
-    digest = hashlib.sha256(f"{request.method} {request.path}\n".encode())
-    digest.update(request.get_data(cache=True))
+    """What makes a request the same request: method, path (/api/records/ is /api/records) and body, as
+    parsed JSON (the spacing and key order of the bytes do not count). Only creates that parsed their
+    body as JSON get here."""
+    path = request.path.rstrip("/") or "/"
+    digest = hashlib.sha256(f"{request.method} {path}\n".encode())
+    digest.update(orjson.dumps(orjson.loads(request.get_data(cache=True)), option=orjson.OPT_SORT_KEYS))
     return digest.hexdigest()
 
 
@@ -53,14 +56,23 @@ def replay(stored, expected_fingerprint):
 
 
 def find_stored(key):
-    """The unexpired stored answer for this API key and Idempotency-Key, if any."""
-    return db.session.execute(
-        select(IdempotentRequest).where(
-            IdempotentRequest.key_id == g.api_key.id,
-            IdempotentRequest.idempotency_key == key,
-            IdempotentRequest.created_at > utcnow() - LIFETIME,
+    """The unexpired stored answer for this Idempotency-Key from any key of the caller's username (so a
+    retry after a rotation replays), if any."""
+    return (
+        db.session.execute(
+            select(IdempotentRequest)
+            .join(AuthenticationKey, AuthenticationKey.id == IdempotentRequest.key_id)
+            .where(
+                AuthenticationKey.username == g.api_key.username,
+                IdempotentRequest.idempotency_key == key,
+                IdempotentRequest.created_at > utcnow() - LIFETIME,
+            )
+            .order_by(IdempotentRequest.created_at.desc())
+            .limit(1)
         )
-    ).scalar_one_or_none()
+        .scalars()
+        .first()
+    )
 
 
 def idempotent(create):

@@ -13,28 +13,40 @@ import hashlib
 import hmac
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property, lru_cache
 
 import orjson
-from flask import request, url_for
+from flask import current_app, request, url_for
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
-from sqlalchemy import Boolean, Float, Integer, String, and_, bindparam, func, literal, or_, select, tuple_
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+)
 
 from phoenix.database import connection
-from phoenix.errors import ApiError
+from phoenix.errors import ApiError, and_more, at_most
 from phoenix.models import UTCDateTime, folded, nulls_last, plain
 from phoenix.schemas import Text
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_INTEGER = 2**63 - 1
+MAX_INTEGER_COLUMN = 2**31 - 1  # INTEGER on PostgreSQL: a cursor value beyond it is no position in the list
 MAX_FLOAT = sys.float_info.max
 BAD_PARAMETERS = "The query has bad parameters: {names}. See errors for what each needs."
 BAD_CURSOR = "Not a cursor that this list gave out: use next_cursor or links.next as they came."
-# Cursors carry this checksum so that an edited or truncated one is refused rather than misread. It is no
-# secret: a forged cursor can only point somewhere in a list that its holder may read anyway.
-CURSOR_KEY = b"phoenix listing cursor v1"
+CURSOR_TAG_SIZE = 16  # bytes of HMAC-SHA256: 128 bits
 
 
 # --- what a list offers: filters and sort keys -------------------------------------------------------
@@ -299,7 +311,8 @@ def read_parameters(listing, args):
         return listing.parameters.load(args.to_dict())
     except ValidationError as error:
         messages = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
-        names = ", ".join(sorted(str(name) for name in messages))
+        messages, left_out = at_most(dict(sorted(messages.items(), key=lambda item: str(item[0]))))
+        names = and_more(", ".join(str(name) for name in messages), left_out)
         raise ApiError(400, BAD_PARAMETERS.format(names=names), messages, code="invalid_parameters") from None
 
 
@@ -341,7 +354,14 @@ def sort_text(sort):
 
 
 def checksum(listing, payload):
-    return hashlib.blake2b(payload, key=CURSOR_KEY, person=listing.name.encode()[:16], digest_size=8).digest()
+    """The cursor's signature: HMAC-SHA256 under PHOENIX_SECRET_KEY, of the list's name and the payload.
+
+    Only this server can make a cursor, so what a cursor holds was written by Phoenix: a client cannot
+    hand it values that no page ever ended on (a date past year 9999 in UTC, an id beyond any column).
+    """
+    secret = current_app.config["PHOENIX_SECRET_KEY"].encode()
+    message = b"phoenix cursor\x00" + listing.name.encode() + b"\x00" + payload
+    return hmac.new(secret, message, hashlib.sha256).digest()[:CURSOR_TAG_SIZE]
 
 
 def encode_cursor(listing, sort, values):
@@ -356,8 +376,8 @@ def decode_cursor(listing, raw, sort, keys):
         blob = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
     except (binascii.Error, ValueError):
         raise bad_cursor() from None
-    payload, check = blob[:-8], blob[-8:]
-    if len(blob) <= 8 or not hmac.compare_digest(check, checksum(listing, payload)):
+    payload, check = blob[:-CURSOR_TAG_SIZE], blob[-CURSOR_TAG_SIZE:]
+    if len(blob) <= CURSOR_TAG_SIZE or not hmac.compare_digest(check, checksum(listing, payload)):
         raise bad_cursor()
     try:
         given_sort, values = orjson.loads(payload)
@@ -366,7 +386,7 @@ def decode_cursor(listing, raw, sort, keys):
         if len(values) != len(keys):
             raise bad_cursor()
         return [from_json(value, key.type) for value, (key, _) in zip(values, keys, strict=True)]
-    except (orjson.JSONDecodeError, TypeError, ValueError):
+    except (orjson.JSONDecodeError, TypeError, ValueError, OverflowError):
         raise bad_cursor() from None
 
 
@@ -379,15 +399,17 @@ def to_json(value):
 
 
 def from_json(value, sql_type):
-    """A cursor value back to the Python type of its key, or ValueError."""
+    """A cursor value back to the Python type of its key, within what its column can hold, or ValueError
+    (or OverflowError)."""
     if isinstance(sql_type, UTCDateTime):
         parsed = datetime.fromisoformat(value)
         if parsed.tzinfo is None:
             raise ValueError("naive datetime")
-        return parsed
+        return parsed.astimezone(UTC)  # 9999-12-31T23:59:59-14:00 is past year 9999: OverflowError
     if isinstance(sql_type, Float) and type(value) in (int, float) and abs(value) <= MAX_FLOAT:
         return value
-    if isinstance(sql_type, Integer) and type(value) is int and abs(value) <= MAX_INTEGER:
+    largest = MAX_INTEGER if isinstance(sql_type, BigInteger) else MAX_INTEGER_COLUMN
+    if isinstance(sql_type, Integer) and type(value) is int and abs(value) <= largest:
         return value
     if isinstance(sql_type, String) and isinstance(value, str) and "\x00" not in value:
         return value

@@ -166,6 +166,16 @@ class Change(db.Model):
     xid = db.Column(db.BigInteger, nullable=False, server_default=FetchedValue())
 
 
+class ReservedUsername(db.Model):
+    """A username that the operator's commands stamp rows with (`flask seed`, `flask games import --as`):
+    never handed out by self-service, so nobody can register it and then edit those rows as it."""
+
+    __tablename__ = "reserved_username"
+
+    username = db.Column(db.String(64), primary_key=True)  # lowercased
+    reserved_at = db.Column(UTCDateTime, nullable=False, default=utcnow)
+
+
 class IdempotentRequest(db.Model):
     """The answer to a create sent with an Idempotency-Key, kept 24 hours to replay to retries."""
 

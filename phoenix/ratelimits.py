@@ -8,16 +8,30 @@ Every request counts against one limit at most:
   working key, which are refused with 401 but still cost a lookup;
 - none: /health and /health/ready, so that a load balancer's probes are never refused.
 
-The counts live in RATELIMIT_STORAGE_URI: memory:// counts per process; redis:// shares one count
-between every worker and instance. If Redis cannot be reached the request is served anyway (limits
-fail open) and Flask-Limiter logs the fault.
+The writes limit counts items: a bulk create of 500 costs 500. The key-creation limit is not used up
+by our own failures (5xx). PHOENIX_QUOTA_ROWS caps the items one username creates per day (429
+quota_exceeded), counted in the same storage.
+
+The counts live in RATELIMIT_STORAGE_URI: by default file://<instance>/ratelimits.sqlite3 (FileStorage,
+below), one count for every worker of the instance that survives their restarts; redis:// shares one
+count between every worker and instance; memory:// counts per process. If the storage fails the
+request is served anyway (limits fail open) and Flask-Limiter logs the fault.
 """
 
+import os
+import random
+import sqlite3
+import threading
+import time
+from datetime import UTC, datetime
+
+import orjson
 from flask import current_app, g, request
 from flask_limiter import Limit, Limiter
+from limits.storage import Storage, storage_from_string
 
 from phoenix.auth import request_key
-from phoenix.errors import HTTP_MESSAGES, RETRY_AFTER, error_answer
+from phoenix.errors import HTTP_MESSAGES, RETRY_AFTER, ApiError, error_answer
 from phoenix.openapi import SECONDS, Feature, contribute, shared_answer, shared_header
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -53,7 +67,24 @@ def limit_scope():
     return g.limit_scope
 
 
-def phoenix_limit(scope, setting, key_function):
+def items_sent():
+    """How many items this write carries: the length of a JSON array body (a bulk create), else 1."""
+    raw = request.get_data(cache=True)  # read already (phoenix.database.read_body_first)
+    if request.is_json and raw.lstrip()[:1] == b"[":
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return 1
+        return max(len(data), 1) if isinstance(data, list) else 1
+    return 1
+
+
+def not_our_failure(response):
+    """A key creation counts unless we failed (5xx): a client's quota does not pay for our faults."""
+    return response.status_code < 500
+
+
+def phoenix_limit(scope, setting, key_function, **options):
     """One of the three limits: its rate read from the app's settings, counted under scope."""
     return Limit(
         lambda: current_app.config[setting],
@@ -62,7 +93,103 @@ def phoenix_limit(scope, setting, key_function):
         # Shared: one count per client (or key) for every route in the scope, not one per route.
         shared=True,
         exempt_when=lambda: limit_scope() != scope,
+        **options,
     )
+
+
+class FileStorage(Storage):
+    """Counts in a SQLite file (file:///path): shared by every process that opens it, kept across restarts.
+
+    The default storage: the workers of one instance share one count, and a worker's restart (which a
+    slow client can force) resets nothing, without a Redis to run. Each count is one UPSERT in WAL mode
+    (tens of microseconds); expired counts are swept now and then. Several instances need Redis.
+    """
+
+    STORAGE_SCHEME = ["file"]
+    SWEEP_CHANCE = 0.001
+
+    def __init__(self, uri, wrap_exceptions=False, **options):
+        super().__init__(uri, wrap_exceptions=wrap_exceptions)
+        self.path = uri.removeprefix("file://")
+        self.local = threading.local()
+
+    @property
+    def base_exceptions(self):
+        return sqlite3.Error
+
+    @property
+    def db(self):
+        """This process's and thread's connection (a forked worker opens its own)."""
+        if getattr(self.local, "pid", None) != os.getpid():
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+            connection = sqlite3.connect(self.path, timeout=5, isolation_level=None)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS counts (key TEXT PRIMARY KEY, count INTEGER NOT NULL,"
+                " expires_at REAL NOT NULL)"
+            )
+            self.local.connection, self.local.pid = connection, os.getpid()
+        return self.local.connection
+
+    def incr(self, key, expiry, amount=1):
+        now = time.time()
+        if random.random() < self.SWEEP_CHANCE:
+            self.db.execute("DELETE FROM counts WHERE expires_at <= ?", (now,))
+        # A window that has ended starts again from this amount.
+        (count,) = self.db.execute(
+            "INSERT INTO counts (key, count, expires_at) VALUES (:key, :amount, :expires)"
+            " ON CONFLICT (key) DO UPDATE SET"
+            " count = CASE WHEN expires_at <= :now THEN :amount ELSE count + :amount END,"
+            " expires_at = CASE WHEN expires_at <= :now THEN :expires ELSE expires_at END"
+            " RETURNING count",
+            {"key": key, "amount": amount, "expires": now + expiry, "now": now},
+        ).fetchone()
+        return count
+
+    def get(self, key):
+        row = self.db.execute(
+            "SELECT count FROM counts WHERE key = ? AND expires_at > ?", (key, time.time())
+        ).fetchone()
+        return row[0] if row else 0
+
+    def get_expiry(self, key):
+        row = self.db.execute("SELECT expires_at FROM counts WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else time.time()
+
+    def check(self):
+        return self.db.execute("SELECT 1").fetchone() == (1,)
+
+    def reset(self):
+        return self.db.execute("DELETE FROM counts").rowcount
+
+    def clear(self, key):
+        self.db.execute("DELETE FROM counts WHERE key = ?", (key,))
+
+
+QUOTA_EXCEEDED = (
+    "You have created the {quota} items a day that this server allows a username. "
+    "Try again after the seconds in Retry-After."
+)
+
+
+def use_quota(username, items):
+    """Count items against username's daily PHOENIX_QUOTA_ROWS, or refuse them all with 429."""
+    quota = current_app.config["PHOENIX_QUOTA_ROWS"]
+    if not quota:
+        return
+    storage = current_app.extensions["phoenix_quota"]
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
+    key = f"{current_app.config['RATELIMIT_KEY_PREFIX']}/quota/{day}/{username.lower()}"
+    if storage.incr(key, 86400, items) > quota:
+        storage.incr(key, 86400, -items)  # refused: these items do not count
+        midnight = 86400 - int(time.time()) % 86400
+        raise ApiError(
+            429,
+            QUOTA_EXCEEDED.format(quota=quota),
+            headers={"Retry-After": str(midnight)},
+            code="quota_exceeded",
+        )
 
 
 def register_rate_limits(app):
@@ -72,19 +199,22 @@ def register_rate_limits(app):
     module-level instance would let the last app built in a process (the tests build many) set them all.
     """
     contribute(app, document_limits)  # the spec is the same whether limits are on or off here
+    options = REDIS_OPTIONS if app.config["RATELIMIT_STORAGE_URI"].startswith("redis") else {}
+    if app.config["PHOENIX_QUOTA_ROWS"]:
+        app.extensions["phoenix_quota"] = storage_from_string(app.config["RATELIMIT_STORAGE_URI"], **options)
     if not app.config["RATELIMIT_ENABLED"]:
         return None
     limiter = Limiter(
         client_address,
         default_limits=[
-            phoenix_limit("keys", "PHOENIX_RATELIMIT_KEYS", client_address),
-            phoenix_limit("writes", "PHOENIX_RATELIMIT_WRITES", key_holder),
+            phoenix_limit("keys", "PHOENIX_RATELIMIT_KEYS", client_address, deduct_when=not_our_failure),
+            phoenix_limit("writes", "PHOENIX_RATELIMIT_WRITES", key_holder, cost=items_sent),
             phoenix_limit("reads", "PHOENIX_RATELIMIT_READS", client_address),
         ],
         strategy="fixed-window",
         headers_enabled=True,
         swallow_errors=True,
-        storage_options=REDIS_OPTIONS if app.config["RATELIMIT_STORAGE_URI"].startswith("redis") else {},
+        storage_options=options,
     )
     limiter.init_app(app)
     return limiter

@@ -1,5 +1,6 @@
 """Marshmallow schemas: the one place where the fields of each resource and their rules live."""
 
+import unicodedata
 from functools import partial
 
 from flask import current_app
@@ -45,18 +46,32 @@ class JSONBoolean(fields.Boolean):
         return value
 
 
+# Bidirectional controls reorder what is shown around them: "evil\u202egnp.exe" reads as "evilexe.png".
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Letters and symbols that draw nothing (Hangul fillers, the blank Braille pattern).
+BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def visible(character):
+    """Whether a character draws something: not a space, control, format (U+200B and kin) or blank."""
+    return unicodedata.category(character)[0] not in "ZC" and character not in BLANK_LETTERS
+
+
 class Text(fields.String):
     """A JSON string without NUL characters (PostgreSQL cannot store them), optionally trimmed."""
 
     default_error_messages = {
         "nul": "Must not contain a NUL character.",
         "blank": "Must not be blank.",
+        "bidi": "Must not contain bidirectional control characters (U+202A to U+202E, U+2066 to U+2069).",
     }
 
-    def __init__(self, *, trim=False, **kwargs):
-        """trim: strip surrounding white space and refuse what is left empty."""
+    def __init__(self, *, trim=False, plain=False, **kwargs):
+        """trim: strip surrounding white space and refuse a value without a visible character (only
+        spaces, or invisible and format characters such as U+200B); plain: refuse bidi controls too."""
         super().__init__(**kwargs)
         self.trim = trim
+        self.plain = plain
 
     def _deserialize(self, value, attr, data, **kwargs):
         value = super()._deserialize(value, attr, data, **kwargs)
@@ -64,8 +79,10 @@ class Text(fields.String):
             raise self.make_error("nul")
         if self.trim:
             value = value.strip()
-            if not value:
+            if not any(visible(character) for character in value):
                 raise self.make_error("blank")
+        if self.plain and not BIDI_CONTROLS.isdisjoint(value):
+            raise self.make_error("bidi")
         return value
 
     def openapi_properties(self):
@@ -194,7 +211,7 @@ class GameSchema(StampedSchema):
             "creationdate", "lastmodificationdate", "lastmodifiedby",
         )  # fmt: skip
 
-    name = ma.auto_field(trim=True)
+    name = ma.auto_field(trim=True, plain=True)
     platform = ma.auto_field(trim=True)
     publisher = ma.auto_field(trim=True)
     genre = ma.auto_field(trim=True)

@@ -34,7 +34,8 @@ def test_landing_page_explains_phoenix_and_gives_the_quick_start(client):
     assert 'href="/api/openapi.json"' in page
 
 
-def test_quick_start_follows_the_host_that_is_asked(client):
+@pytest.mark.parametrize("app_config", [{"PHOENIX_ALLOWED_HOSTS": ["phoenix.example.org"]}])
+def test_quick_start_follows_the_host_that_is_asked_when_it_is_allowed(client):
     page = client.get("/", base_url="https://phoenix.example.org").get_data(as_text=True)
     assert "API=https://phoenix.example.org\n" in page
 

@@ -368,7 +368,8 @@ def test_a_cursor_of_the_same_sort_from_another_list_is_400(app, client):
 )
 def test_cursor_with_a_valid_checksum_but_wrong_values_is_400(app, client, values):
     payload = json.dumps(["value2", [0, *values]] if isinstance(values, list) else values).encode()
-    forged = base64.urlsafe_b64encode(payload + checksum(RECORDS.listing, payload)).decode().rstrip("=")
+    with app.app_context():
+        forged = base64.urlsafe_b64encode(payload + checksum(RECORDS.listing, payload)).decode().rstrip("=")
     response = client.get(f"/api/records?sort=value2&cursor={forged}")
     assert response.status_code == 400
     assert response.json["errors"] == {"cursor": ["Not valid."]}
@@ -423,10 +424,11 @@ def plan(app, listing, query, sorts=False):
     """PostgreSQL's plan for a page, with sequential scans priced out when an index can do; and either
     sorts (to see that an index gives the order) or plain index scans (to see that one finds the rows:
     a bitmap scan needs an index condition, where an index scan could walk the whole primary key)."""
-    params = read_parameters(listing, MultiDict(query))
-    query = PageQuery(listing, params)
-    statement = query.rows
     with app.app_context(), db.engine.connect() as connection:
+        query = PageQuery(
+            listing, read_parameters(listing, MultiDict(query))
+        )  # a cursor needs the app's secret
+        statement = query.rows
         connection.exec_driver_sql("ANALYZE record, game")  # no statistics left by earlier tests' rows
         connection.exec_driver_sql("SET enable_seqscan = off")
         connection.exec_driver_sql("SET enable_indexscan = off" if sorts else "SET enable_sort = off")

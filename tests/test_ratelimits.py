@@ -1,12 +1,14 @@
 """Rate limits: key creation per client IP, writes per key, other requests per client IP; 429 in our shape."""
 
 import logging
+import os
 import socket
 
 import pytest
 import redis
 
 from phoenix import create_app
+from phoenix.database import read_body_first
 from phoenix.metrics import start_timer
 from phoenix.models import AuthenticationKey, Record
 
@@ -124,17 +126,21 @@ def test_limits_can_be_turned_off(db_url):
         response = client.get("/api/records")
         assert response.status_code == 200
     assert "X-RateLimit-Limit" not in response.headers
-    # Off means off: no hook runs before or after a request.
+    # Off means off: no limit hook runs before or after a request (the body is still read first).
     assert "limiter" not in app.extensions
-    assert app.before_request_funcs == {None: [start_timer]}  # only the metrics timer
+    assert set(app.before_request_funcs[None]) == {
+        read_body_first,
+        start_timer,
+    }  # the body, the metrics timer
 
 
 def test_limit_settings_come_from_the_environment(monkeypatch, db_url):
     app = create_app({"SQLALCHEMY_DATABASE_URI": db_url})
-    assert (app.config["RATELIMIT_ENABLED"], app.config["RATELIMIT_STORAGE_URI"]) == (True, "memory://")
+    shared_file = "file://" + os.path.join(app.instance_path, "ratelimits.sqlite3")
+    assert (app.config["RATELIMIT_ENABLED"], app.config["RATELIMIT_STORAGE_URI"]) == (True, shared_file)
     assert [app.config[f"PHOENIX_RATELIMIT_{name}"] for name in ("KEYS", "WRITES", "READS")] == [
         "10/hour",
-        "600/minute",
+        "6000/minute",
         "3000/minute",
     ]
     monkeypatch.setenv("PHOENIX_RATELIMIT_ENABLED", "0")

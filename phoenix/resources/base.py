@@ -9,9 +9,11 @@ from functools import cached_property
 from types import SimpleNamespace
 
 import orjson
-from flask import Response, request, url_for
+from flask import Response, g, request, url_for
 from flask_restful import Resource
+from marshmallow import ValidationError
 from sqlalchemy import bindparam, insert, select
+from werkzeug.exceptions import HTTPException
 
 from phoenix.auth import require_api_key, stamp_modification
 from phoenix.concurrency import (
@@ -32,6 +34,7 @@ from phoenix.listing import Listing, link_header, list_page, next_link
 from phoenix.models import MAX_ID
 from phoenix.openapi import NULLABLE_TEXT, TEXT, Answer, Operation, Tag, array_of, header, schema
 from phoenix.permissions import require_owner, require_scope
+from phoenix.ratelimits import use_quota
 from phoenix.schemas import HistorySchema, NeedsAValue, dumper, history_schema, row_dumper
 
 MAX_BULK = 1000
@@ -361,6 +364,18 @@ def get_or_404(collection, raw_id, for_update=False, **id_options):
     return item
 
 
+def checked_before_lock(collection, raw_id, read_input, **id_options):
+    """read_input(): a write's body, read and validated before its item's row is locked, so that a
+    slow or stalled upload never holds a lock. A missing item is still a 404 before a bad body is a 400
+    (retrying with a good body would not mend it): then the item is looked for, without a lock."""
+    item_id_or_404(collection, raw_id, **id_options)
+    try:
+        return read_input()
+    except (ApiError, ValidationError, HTTPException):
+        read_or_404(collection, raw_id, **id_options)
+        raise
+
+
 def read_or_404(collection, raw_id, **id_options):
     """The item with that id, as a Row to answer with (one SELECT, no ORM), or 404 in our shape."""
     item_id = item_id_or_404(collection, raw_id, **id_options)
@@ -377,6 +392,7 @@ def create_items(collection, data, many=False):
     SQLAlchemy Core rather than the ORM: a create is the hot write path, and needs no object to track.
     """
     loaded = collection.schema.load(data, many=many)
+    use_quota(g.api_key.username, len(loaded) if many else 1)
     items = []
     for values in loaded if many else [loaded]:
         # Every writable field, so that one INSERT serves a whole array (executemany).
@@ -412,11 +428,6 @@ def apply_changes(collection, item, values):
     db.session.flush()  # the UPDATE, checked against the version it read, which it raises by one
     record_change(collection, item, before)
     return item
-
-
-def update_item(collection, item, data, partial):
-    """Validate data and apply it: PATCH changes the fields sent, PUT replaces them all; with history."""
-    return apply_changes(collection, item, changes_from(collection, data, partial))
 
 
 def delete_item(collection, item):
@@ -512,10 +523,13 @@ class ItemResource(Resource):
 
     def change(self, id, partial):
         collection = self.collection
+        # The whole body is read and validated before the row is locked.
+        values = checked_before_lock(
+            collection, id, lambda: changes_from(collection, read_json_body(), partial)
+        )
         item = get_or_404(collection, id, for_update=True)  # locked until the commit
         require_owner(item, collection.singular)
         # The request's own faults come before If-Match: retrying on a fresh version would not mend them.
-        values = changes_from(collection, read_json_body(), partial)
         require_current_version(item, collection.singular)
         apply_changes(collection, item, values)
         return self.item_answer(item)

@@ -16,6 +16,7 @@ from phoenix.jsonio import json_response
 from phoenix.openapi import Answer, Operation, Tag, schema, spec_for
 from phoenix.resources.games import GAMES
 from phoenix.resources.records import RECORDS
+from phoenix.security import public_base_url
 
 # What the spec says of Phoenix as a whole (phoenix.openapi.describe).
 API_INFO = {
@@ -119,7 +120,7 @@ class Landing(Resource):
     docs = page_docs("The landing page", "What Phoenix is and a curl quick start.")
 
     def get(self):
-        return page("index.html", base_url=request.url_root.rstrip("/"), collections=LANDING_COLLECTIONS)
+        return page("index.html", base_url=public_base_url(), collections=LANDING_COLLECTIONS)
 
 
 class ApiDocs(Resource):

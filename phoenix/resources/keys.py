@@ -2,6 +2,7 @@
 the keys of the caller's username (a fleet's keys, each with a name and scopes)."""
 
 import re
+from urllib.parse import urlsplit
 
 from flask import current_app, g, request, url_for
 from flask_restful import Resource
@@ -22,7 +23,7 @@ from phoenix.database import write_transaction
 from phoenix.errors import ApiError, error_answer
 from phoenix.extensions import db
 from phoenix.jsonio import envelope, success
-from phoenix.models import AuthenticationKey, utcnow
+from phoenix.models import AuthenticationKey, ReservedUsername, utcnow
 from phoenix.openapi import TEXT, Answer, Operation, Tag, array_of, header
 from phoenix.permissions import DEFAULT_SCOPES, KEYS_MANAGE, require_scope, require_within_caller, scopes_of
 from phoenix.resources.base import read_json_body
@@ -41,6 +42,14 @@ REVOKE_CONFIRMED = (
 )
 REGISTRATION_CLOSED = "Registration is closed on this server: ask its operator for an API key."
 SHOWN_ONCE = "The new key: shown this once, so keep it."
+RESERVED = "The username {username} is reserved for this server's operator: choose another."
+CROSS_SITE = (
+    "Keys cannot be created from another site's page. Call this API from a script, or from a page of an "
+    "origin in this server's CORS_ORIGINS."
+)
+# Never handed out by self-service, whatever their case; and with them every name that the operator's
+# commands have stamped rows with (phoenix.models.ReservedUsername).
+RESERVED_USERNAMES = frozenset({"admin", "operator", "root", "system", "seed", "phoenix"})
 # The key is shown once; no cache or proxy may keep a copy.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -92,7 +101,10 @@ def new_key_answer(description, message, **headers):
 KEY_ANSWERS = {
     201: new_key_answer(SHOWN_ONCE, KEY_CREATED),
     403: error_answer(
-        "Registration is closed: only the operator makes keys (`flask keys create`).",
+        "Registration is closed (only the operator makes keys: `flask keys create`; `code` "
+        "`registration_closed`), the request came from another site's page (`Sec-Fetch-Site: cross-site`, or "
+        "an `Origin` not in `CORS_ORIGINS`; `cross_site`), or the username is reserved for the operator "
+        "(`reserved_username`).",
         REGISTRATION_CLOSED,
         code="registration_closed",
     ),
@@ -109,11 +121,36 @@ def key_shown_once(row, key, message):
     return success(**key_schema.dump(row), api_key=key, message=message)
 
 
+def reserved(username):
+    """Whether self-service may not hand out username: a fixed name, or one the operator's commands use."""
+    name = username.lower()
+    return name in RESERVED_USERNAMES or db.session.get(ReservedUsername, name) is not None
+
+
+def cross_site():
+    """Whether a browser marks this request as sent from another site's page (scripts send neither
+    header): Sec-Fetch-Site: cross-site, or an Origin that is neither this server nor in CORS_ORIGINS."""
+    if request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
+        return True
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False
+    allowed = current_app.config["CORS_ORIGINS"]
+    if origin in allowed or allowed == ["*"]:
+        return False
+    return urlsplit(origin).netloc.lower() != request.host.lower()  # "null" (a sandboxed page): refused
+
+
 def key_created(data):
-    """Validate a key request, issue the key and answer 201 with it; 403 while registration is closed."""
+    """Validate a key request, issue the key and answer 201 with it; 403 while registration is closed,
+    from another site's page, or for a reserved username."""
     if not current_app.config["PHOENIX_OPEN_REGISTRATION"]:
         raise ApiError(403, REGISTRATION_CLOSED, code="registration_closed")
+    if cross_site():
+        raise ApiError(403, CROSS_SITE, code="cross_site")
     values = key_request_schema.load(data)
+    if reserved(values["username"]):
+        raise ApiError(403, RESERVED.format(username=values["username"]), code="reserved_username")
     row, key = issue_key(values["username"], values.get("expires_in_days"))
     return key_shown_once(row, key, KEY_CREATED), 201, NO_STORE
 

@@ -13,12 +13,14 @@ from phoenix.openapi import TEXT, Answer, Operation, Tag, schema
 from phoenix.permissions import RECORDS_WRITE, require_owner, require_scope
 from phoenix.resources.base import (
     ID,
+    apply_changes,
+    changes_from,
+    checked_before_lock,
     create_item,
     delete_item,
     get_or_404,
     read_json_body,
     read_or_404,
-    update_item,
 )
 from phoenix.resources.keys import KEY_ANSWERS, key_created
 from phoenix.resources.records import EXAMPLE, PATCH_EXAMPLE, RECORD_NOT_FOUND, RECORDS
@@ -228,9 +230,13 @@ class ModifyRecord(Resource):
     }
 
     def patch(self, id):
+        # The body is read and validated before the record is locked.
+        values = checked_before_lock(
+            RECORDS, id, lambda: changes_from(RECORDS, read_json_body(), partial=True), message=NOT_A_NUMBER
+        )
         record = find_record(id, for_update=True)
         require_owner(record, "record")
-        record = update_item(RECORDS, record, read_json_body(), partial=True)
+        record = apply_changes(RECORDS, record, values)
         return record_answer(record, RECORD_MODIFIED)
 
 
