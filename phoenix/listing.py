@@ -5,6 +5,17 @@ rest is shared: the parameters are read through a marshmallow schema built from 
 is one indexed range read, `WHERE (sort keys, id) > (the cursor's) ORDER BY sort keys, id LIMIT n`,
 which costs the same on the millionth row as on the first. The cursor is the last row's sort keys and id,
 so rows added or removed behind it shift nothing: no row is skipped or repeated.
+
+Every page costs a bounded amount of database work, whatever a client asks (DESIGN, "Bounded cost"):
+a sort is on one field (and id), which an index serves; `count=exact` counts up to COUNT_CAP; and a
+substring search (`q`, `name`), which no B-tree index can serve, is answered by bounded probing
+(`searched_rows`): the page is first looked for among the next rows in the list's order, a window of
+FIRST_WINDOW rows per row of the page; a search that fills its page there (a common substring) is done,
+in the time of an index range read. Otherwise a count of the matches, stopped at RARE_MATCHES, tells a
+rare substring, whose few matches the trigram index finds, from a commoner one: that one is looked for in
+a larger window (SEARCH_WINDOW rows per row of the page), and when even that does not fill the page, the
+page holds the window's matches only, and its cursor resumes after the window. So a page may hold
+fewer items than the limit while next_cursor says that more may follow.
 """
 
 import base64
@@ -35,6 +46,40 @@ BAD_CURSOR = "Not a cursor that this list gave out: use next_cursor or links.nex
 # Cursors carry this checksum so that an edited or truncated one is refused rather than misread. It is no
 # secret: a forged cursor can only point somewhere in a list that its holder may read anyway.
 CURSOR_KEY = b"phoenix listing cursor v1"
+# Bounded cost (see the module's docstring). A search looks for its page among the next FIRST_WINDOW rows
+# per row of the page (1,020 rows for limit=50: a substring in 5% of rows or more fills its page there);
+# then it takes the trigram index if fewer than RARE_MATCHES rows match in all; else it looks among the
+# next SEARCH_WINDOW rows per row of the page (10,200 for limit=50: enough for a substring in 0.5%).
+FIRST_WINDOW = 20
+SEARCH_WINDOW = 200
+RARE_MATCHES = 1000
+TRIGRAM = 3  # a substring shorter than a trigram cannot use the trigram index
+COUNT_CAP = 10_000
+ONE_SORT_FIELD = (
+    "Sort by one field (id breaks ties): no index serves a sort on several, which would sort every row."
+)
+# The docs of what bounded cost adds to a list's answer and its description (the OpenAPI spec shows them).
+TOTAL_DOCS = {
+    "total": {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": COUNT_CAP,
+        "description": f"How many items the filters keep, counted up to {COUNT_CAP:,} (see total_exact).",
+    },
+    "total_exact": {
+        "type": "boolean",
+        "description": f"false when more than {COUNT_CAP:,} items are kept: total is then a lower bound.",
+    },
+}
+BOUNDED_COST_DOCS = (
+    "Every page costs bounded work: `sort` takes one field (and `id`); `count=exact` counts up to "
+    f"{COUNT_CAP:,}; a substring search looks for its page among the next rows in order and, when the "
+    "substring is neither rare nor found there, answers the matches of those rows alone, so a page may "
+    "hold fewer items than `limit` while `next_cursor` leads on."
+)
+SHORT_COUNT = (
+    "count=exact needs {names} of at least 3 characters: a shorter substring has no index to count with."
+)
 
 
 # --- what a list offers: filters and sort keys -------------------------------------------------------
@@ -46,6 +91,7 @@ class Filter:
 
     field: fields.Field
     condition: object  # value -> SQL condition
+    substring_of: object = None  # the column, for a substring search: served by searched_rows
 
 
 def query_text(**kwargs):
@@ -101,8 +147,14 @@ def contains(column):
                 "`%` and `_` are plain characters."
             ),
         ),
-        lambda value: column.ilike(f"%{escape_like(value)}%", escape="\\"),
+        lambda value: substring_condition(column, value),
+        substring_of=column,
     )
+
+
+def substring_condition(column, value):
+    """column contains value, whatever the case; LIKE's wildcards in value are plain characters."""
+    return column.ilike(f"%{escape_like(value)}%", escape="\\")
 
 
 def bounds(name, column):
@@ -190,6 +242,7 @@ class SortField(fields.String):
         "unknown": "Not a sortable field: {name}. Sort by {choices}.",
         "repeated": "{name} is given more than once.",
         "empty": "Give at least one field, like sort=id or sort=-id.",
+        "several": ONE_SORT_FIELD,
     }
 
     def __init__(self, choices, **kwargs):
@@ -208,6 +261,10 @@ class SortField(fields.String):
                 raise self.make_error("unknown", name=name or "''", choices=", ".join(self.choices))
             if name in (seen for seen, _ in order):
                 raise self.make_error("repeated", name=name)
+            if order and name != "id":
+                # Bounded cost: a second field would be sorted in memory over every row that shares a
+                # value of the first (1.1 s at a million records for sort=lastmodifiedby,value2).
+                raise self.make_error("several")
             order.append((name, descending))
         return tuple(order)
 
@@ -248,16 +305,19 @@ def parameters_schema(listing):
         declared["sort"] = SortField(
             choices=tuple(listing.sorts),
             metadata={
-                "description": "The order: comma-separated fields, each once, `-` before one for descending "
+                "description": "The order: one field, `-` before it for descending, then optionally `id` "
                 f"(default `id`; `id` breaks ties). Fields: {', '.join(listing.sorts)}.",
-                "pattern": f"^-?({names})(,-?({names}))*$",
+                "pattern": f"^-?({names})(,-?id)?$",
                 "example": "-" + next(iter(listing.sorts)),
             },
         )
     if listing.countable:
         declared["count"] = fields.String(
             validate=validate.OneOf(["exact"], error="The only count is count=exact."),
-            **described("`exact` adds `total`: how many items the filters keep."),
+            **described(
+                f"`exact` adds `total`: how many items the filters keep, counted up to {COUNT_CAP:,}, and "
+                "`total_exact`. With a substring search, that needs a substring of at least 3 characters."
+            ),
         )
     declared.update({name: spec.field for name, spec in listing.filters.items()})
     schema_class = ParametersSchema.from_dict(declared, name=f"{listing.name.title()}ListParameters")
@@ -270,11 +330,15 @@ def read_parameters(listing, args):
     try:
         if repeated:
             raise ValidationError(repeated)
-        return listing.parameters.load(args.to_dict())
+        params = listing.parameters.load(args.to_dict())
+        searched = [name for name, spec in listing.filters.items() if spec.substring_of and name in params]
+        if params.get("count") == "exact" and searched and all(len(params[n]) < TRIGRAM for n in searched):
+            raise ValidationError({"count": [SHORT_COUNT.format(names=" or ".join(searched))]})
+        return params
     except ValidationError as error:
         messages = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
         names = ", ".join(sorted(str(name) for name in messages))
-        raise ApiError(400, BAD_PARAMETERS.format(names=names), messages) from None
+        raise ApiError(400, BAD_PARAMETERS.format(names=names), messages, code="invalid_parameters") from None
 
 
 # --- the sort order and its cursor -------------------------------------------------------------------
@@ -373,11 +437,13 @@ def from_json(value, sql_type):
 
 @dataclass
 class Page:
-    """One page of a list: its rows, the cursor of the next page (None on the last), the total if asked."""
+    """One page of a list: its rows, the cursor of the next page (None on the last), the total if asked
+    (at most COUNT_CAP: total_exact says whether more were left uncounted)."""
 
     rows: list
     next_cursor: str | None
     total: int | None = None
+    total_exact: bool = True
 
 
 def list_page(listing, args=None, where=()):
@@ -385,34 +451,102 @@ def list_page(listing, args=None, where=()):
     (conditions of the caller's own, such as one item's history)."""
     params = read_parameters(listing, request.args if args is None else args)
     query = PageQuery(listing, params, where)
-    rows = connection().execute(query.rows, query.parameters).all()
-    next_cursor = None
+    if query.searches:
+        rows, resume_after = searched_rows(query)
+    else:
+        rows, resume_after = connection().execute(query.rows, query.parameters).all(), None
     if len(rows) > query.limit:
         rows = rows[: query.limit]
-        next_cursor = encode_cursor(listing, query.sort, rows[-1][len(listing.columns) :])
-    total = connection().execute(query.total).scalar_one() if params.get("count") == "exact" else None
-    return Page(rows, next_cursor, total)
+        resume_after = rows[-1][len(listing.columns) :]
+    next_cursor = None if resume_after is None else encode_cursor(listing, query.sort, resume_after)
+    if params.get("count") != "exact":
+        return Page(rows, next_cursor)
+    counted = connection().execute(query.total, {"count_cap": COUNT_CAP + 1}).scalar_one()
+    return Page(rows, next_cursor, min(counted, COUNT_CAP), counted <= COUNT_CAP)
+
+
+def searched_rows(query):
+    """The rows of a page with a substring search, by bounded probing (see the module's docstring):
+    (rows, None), or (the window's matches, the sort keys of the window's last row) when the page ends
+    with the window."""
+    rows, window_end = in_window(query, FIRST_WINDOW)
+    if window_end is None:
+        return rows, None  # a full page in the next rows (a common substring), or no rows left after them
+    if (
+        query.trigram_usable
+        and connection().execute(query.rare, {"rare": RARE_MATCHES}).scalar_one() < RARE_MATCHES
+    ):
+        # Few matches in all: the trigram index finds them, and sorting them is cheap.
+        return connection().execute(query.rows, query.parameters).all(), None
+    return in_window(query, SEARCH_WINDOW)
+
+
+def in_window(query, rows_per_page_row):
+    """(the matches among the next rows_per_page_row rows per row of the page, None) when they fill the
+    page or no row is left after them; else (those matches, the sort keys of the window's last row)."""
+    size = rows_per_page_row * (query.limit + 1)
+    rows = connection().execute(query.in_window, {**query.parameters, "window_size": size}).all()
+    if len(rows) > query.limit:
+        return rows, None
+    window_end = connection().execute(query.window_end, {"window_end": size - 1}).first()
+    return rows, None if window_end is None else tuple(window_end)
 
 
 class PageQuery:
     """The SQL for one page: `rows` (one more than the limit, to tell whether a next page exists, with
-    the sort keys after the columns, for the cursor), executed with `parameters`; and `total` (the
-    count of all that the filters keep)."""
+    the sort keys after the columns, for the cursor), executed with `parameters`; `total` (the count of
+    what the filters keep, up to :count_cap); and for a substring search, the probes of searched_rows."""
 
     def __init__(self, listing, params, where=()):
         self.sort = params.get("sort") or (("id", False),)
         self.limit = params.get("limit", listing.default_limit)
         self.parameters = {"page_size": self.limit + 1}
         keys, rows = ordered_select(listing, self.sort)
+        given = {name: spec for name, spec in listing.filters.items() if name in params}
         conditions = [
             *where,
-            *(spec.condition(params[name]) for name, spec in listing.filters.items() if name in params),
+            *(spec.condition(params[name]) for name, spec in given.items() if not spec.substring_of),
         ]
         if "cursor" in params:
             conditions.append(after(keys, decode_cursor(listing, params["cursor"], self.sort, keys)))
+        self.searches = [
+            (spec.substring_of, params[name]) for name, spec in given.items() if spec.substring_of
+        ]
+        self.trigram_usable = any(len(value) >= TRIGRAM for _, value in self.searches)
+        matching = [*conditions, *(substring_condition(column, value) for column, value in self.searches)]
         # Without conditions, the cached statement itself runs: SQLAlchemy keeps its cache key.
-        self.rows = rows.where(*conditions) if conditions else rows
-        self.total = select(func.count()).select_from(listing.model.__table__).where(*conditions)
+        self.rows = rows.where(*matching) if matching else rows
+        table = listing.model.__table__
+        self.total = select(func.count()).select_from(
+            select(literal(1)).select_from(table).where(*matching).limit(bindparam("count_cap")).subquery()
+        )
+        if self.searches:
+            self.probes(listing, keys, rows, conditions, table)
+
+    def probes(self, listing, keys, rows, conditions, table):
+        """in_window: the matches among the next :window_size rows in order; window_end: the sort keys
+        of the last of those rows; rare: the count of all matches, stopped at :rare."""
+        window = rows.where(*conditions).limit(bindparam("window_size", type_=Integer)).subquery("window")
+        found = [substring_condition(window.c[column.name], value) for column, value in self.searches]
+        window_keys = [window.c[f"_key{i}"] for i in range(len(keys))]
+        order = [
+            key.desc() if descending else key.asc()
+            for key, (_, descending) in zip(window_keys, keys, strict=True)
+        ]
+        self.in_window = select(*window.c).where(*found).order_by(*order).limit(bindparam("page_size"))
+        ordered = [key.desc() if descending else key.asc() for key, descending in keys]
+        self.window_end = (
+            select(*(key for key, _ in keys)).select_from(table).where(*conditions).order_by(*ordered)
+            .offset(bindparam("window_end", type_=Integer)).limit(1)
+        )  # fmt: skip
+        matches = [substring_condition(column, value) for column, value in self.searches]
+        self.rare = select(func.count()).select_from(
+            select(literal(1))
+            .select_from(table)
+            .where(*conditions, *matches)
+            .limit(bindparam("rare"))
+            .subquery()
+        )
 
 
 @lru_cache(maxsize=256)

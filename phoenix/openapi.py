@@ -24,6 +24,7 @@ from phoenix.concurrency import STALE
 from phoenix.config import DEFAULT_MAX_CONTENT_LENGTH as MAX_BODY
 from phoenix.errors import DATABASE_UNAVAILABLE, HTTP_MESSAGES, SERVER_ERROR
 from phoenix.history import HISTORY
+from phoenix.listing import BOUNDED_COST_DOCS, TOTAL_DOCS
 from phoenix.ratelimits import UNLIMITED_ENDPOINTS
 from phoenix.resources.base import MAX_BULK
 from phoenix.schemas import HistorySchema, KeyRequestSchema, NeedsAValue, Text, UTCTimestamp
@@ -79,6 +80,7 @@ ERROR = {
     "properties": {
         "status": {"type": "string", "enum": ["failed"]},
         "message": {"type": "string", "description": "One sentence a person can act on."},
+        "code": {"type": "string", "description": "A stable snake_case name of the failure, for scripts."},
         "errors": {
             "type": "object",
             "description": "For invalid input: the messages for each field, by field name.",
@@ -291,12 +293,11 @@ PATH_PARAMETERS = {
 def page_of(name, items, what, countable=False):
     """The 200 of a paged listing: {status, <name>: [items], next_cursor, links: {next}}, and its Link;
     with countable, also total when count=exact asks for it."""
-    total = {"total": {"type": "integer", "minimum": 0, "description": "How many items the filters keep."}}
     return Answer(
         f"A page of {what}.",
         success(
-            optional=("total",) if countable else (),
-            **(total if countable else {}),
+            optional=tuple(TOTAL_DOCS) if countable else (),
+            **(TOTAL_DOCS if countable else {}),
             **{
                 name: array_of(items),
                 "next_cursor": {**NULLABLE_TEXT, "description": "The cursor of the next page."},
@@ -349,7 +350,8 @@ def collection_docs(collection, example):
             description=f"{plural.title()} one page at a time, in the order of `sort` (default: by id; "
             "`-` for descending, `id` breaks ties), narrowed by the filters; the next page is at "
             "`links.next` (and in the `Link` header), and `next_cursor` is null on the last page. "
-            "`count=exact` adds `total`. Any other query parameter, or a bad value, is a 400.",
+            "`count=exact` adds `total`. Any other query parameter, or a bad value, is a 400. "
+            + BOUNDED_COST_DOCS,
             # The very schema that reads the listing's query parameters: one parameter a field.
             query=collection.listing.parameters,
             answers={200: page_of(plural, Item(collection), plural, countable=True)},

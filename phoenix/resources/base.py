@@ -190,6 +190,7 @@ class CollectionResource(Resource):
         }
         if page.total is not None:
             body["total"] = page.total
+            body["total_exact"] = page.total_exact
         return body, 200, link_header(link)
 
     def post(self):
