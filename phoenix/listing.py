@@ -10,10 +10,10 @@ Every page costs a bounded amount of database work, whatever a client asks (DESI
 a sort is on one field (and id), which an index serves; `count=exact` counts up to COUNT_CAP; and a
 substring search (`q`, `name`), which no B-tree index can serve, is answered by bounded probing
 (`searched_rows`): the page is first looked for among the next rows in the list's order, a window of
-FIRST_WINDOW rows per row of the page; a search that fills its page there (a common substring) is done,
+FIRST_WINDOW rows; a search that fills its page there (a common substring) is done,
 in the time of an index range read. Otherwise a count of the matches, stopped at RARE_MATCHES, tells a
 rare substring, whose few matches the trigram index finds, from a commoner one: that one is looked for in
-a larger window (SEARCH_WINDOW rows per row of the page), and when even that does not fill the page, the
+a larger window (SEARCH_WINDOW rows), and when even that does not fill the page, the
 page holds the window's matches only, and its cursor resumes after the window. So a page may hold
 fewer items than the limit while next_cursor says that more may follow.
 """
@@ -47,11 +47,11 @@ BAD_CURSOR = "Not a cursor that this list gave out: use next_cursor or links.nex
 # secret: a forged cursor can only point somewhere in a list that its holder may read anyway.
 CURSOR_KEY = b"phoenix listing cursor v1"
 # Bounded cost (see the module's docstring). A search looks for its page among the next FIRST_WINDOW rows
-# per row of the page (1,020 rows for limit=50: a substring in 5% of rows or more fills its page there);
-# then it takes the trigram index if fewer than RARE_MATCHES rows match in all; else it looks among the
-# next SEARCH_WINDOW rows per row of the page (10,200 for limit=50: enough for a substring in 0.5%).
-FIRST_WINDOW = 20
-SEARCH_WINDOW = 200
+# (a substring in 5% of rows or more fills a page of 50 there); then it takes the trigram index if fewer
+# than RARE_MATCHES rows match in all; else it looks among the next SEARCH_WINDOW rows (enough for a page
+# of 50 of a substring in 0.5%), a few milliseconds' reading of one index in order, whatever the limit.
+FIRST_WINDOW = 1_000
+SEARCH_WINDOW = 10_000
 RARE_MATCHES = 1000
 TRIGRAM = 3  # a substring shorter than a trigram cannot use the trigram index
 COUNT_CAP = 10_000
@@ -481,10 +481,9 @@ def searched_rows(query):
     return in_window(query, SEARCH_WINDOW)
 
 
-def in_window(query, rows_per_page_row):
-    """(the matches among the next rows_per_page_row rows per row of the page, None) when they fill the
-    page or no row is left after them; else (those matches, the sort keys of the window's last row)."""
-    size = rows_per_page_row * (query.limit + 1)
+def in_window(query, size):
+    """(the matches among the next size rows, None) when they fill the page or no row is left after
+    them; else (those matches, the sort keys of the window's last row)."""
     rows = connection().execute(query.in_window, {**query.parameters, "window_size": size}).all()
     if len(rows) > query.limit:
         return rows, None

@@ -87,9 +87,9 @@ NAMES = ["Quake", "Myst", "Tetris", "Zork", "Pong", "Elite", "Rogue", "Doom", "D
 
 @pytest.fixture
 def small_window(monkeypatch):
-    """A search looks at the next limit+1 rows only, as a million rows would look at 1,020 then 10,200."""
-    monkeypatch.setattr(listing, "FIRST_WINDOW", 1)
-    monkeypatch.setattr(listing, "SEARCH_WINDOW", 1)
+    """A search looks at the next 3 rows only, as a million rows would look at 1,000 then 10,000."""
+    monkeypatch.setattr(listing, "FIRST_WINDOW", 3)
+    monkeypatch.setattr(listing, "SEARCH_WINDOW", 3)
 
 
 def test_a_rare_substring_is_found_whole_past_the_window(app, client, small_window, monkeypatch):
@@ -112,8 +112,8 @@ def test_a_common_substring_outside_the_window_pages_by_windows(app, client, sma
 
 
 def test_a_substring_not_in_the_first_window_is_looked_for_in_a_larger_one(app, client, monkeypatch):
-    monkeypatch.setattr(listing, "FIRST_WINDOW", 1)  # 2 rows for limit=1
-    monkeypatch.setattr(listing, "SEARCH_WINDOW", 3)  # then 6
+    monkeypatch.setattr(listing, "FIRST_WINDOW", 2)
+    monkeypatch.setattr(listing, "SEARCH_WINDOW", 6)
     monkeypatch.setattr(listing, "RARE_MATCHES", 1)
     ids = insert_games(app, ["Quake", "Myst", "Doom", "Zork", "Doom II", "Pong", "Doom 3"])
     first = client.get("/api/games?name=doom&limit=1")
