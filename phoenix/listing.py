@@ -7,7 +7,8 @@ which costs the same on the millionth row as on the first. The cursor is the las
 so rows added or removed behind it shift nothing: no row is skipped or repeated.
 
 Every page costs a bounded amount of database work, whatever a client asks (DESIGN, "Bounded cost"):
-a sort is on one field (and id), which an index serves; `count=exact` counts up to COUNT_CAP; and a
+a sort is on one field (and id), which an index serves; `count=exact` counts up to COUNT_CAP (with a
+substring search, SEARCH_COUNT_CAP); and a
 substring search (`q`, `name`), which no B-tree index can serve, is answered by bounded probing
 (`searched_rows`): the page is first looked for among the next rows in the list's order, a window of
 FIRST_WINDOW rows; a search that fills its page there (a common substring) is done,
@@ -55,6 +56,7 @@ SEARCH_WINDOW = 10_000
 RARE_MATCHES = 1000
 TRIGRAM = 3  # a substring shorter than a trigram cannot use the trigram index
 COUNT_CAP = 10_000
+SEARCH_COUNT_CAP = 1_000  # a substring search counts through the trigram index, a heap fetch a match
 ONE_SORT_FIELD = (
     "Sort by one field (id breaks ties): no index serves a sort on several, which would sort every row."
 )
@@ -64,16 +66,17 @@ TOTAL_DOCS = {
         "type": "integer",
         "minimum": 0,
         "maximum": COUNT_CAP,
-        "description": f"How many items the filters keep, counted up to {COUNT_CAP:,} (see total_exact).",
+        "description": f"How many items the filters keep, counted up to {COUNT_CAP:,}, or {SEARCH_COUNT_CAP:,} "
+        "with a substring search (see total_exact).",
     },
     "total_exact": {
         "type": "boolean",
-        "description": f"false when more than {COUNT_CAP:,} items are kept: total is then a lower bound.",
+        "description": "false when more items are kept than were counted: total is then a lower bound.",
     },
 }
 BOUNDED_COST_DOCS = (
     "Every page costs bounded work: `sort` takes one field (and `id`); `count=exact` counts up to "
-    f"{COUNT_CAP:,}; a substring search looks for its page among the next rows in order and, when the "
+    f"{COUNT_CAP:,} ({SEARCH_COUNT_CAP:,} with a substring search); a substring search looks for its page among the next rows in order and, when the "
     "substring is neither rare nor found there, answers the matches of those rows alone, so a page may "
     "hold fewer items than `limit` while `next_cursor` leads on."
 )
@@ -315,8 +318,9 @@ def parameters_schema(listing):
         declared["count"] = fields.String(
             validate=validate.OneOf(["exact"], error="The only count is count=exact."),
             **described(
-                f"`exact` adds `total`: how many items the filters keep, counted up to {COUNT_CAP:,}, and "
-                "`total_exact`. With a substring search, that needs a substring of at least 3 characters."
+                f"`exact` adds `total`: how many items the filters keep, counted up to {COUNT_CAP:,} "
+                f"({SEARCH_COUNT_CAP:,} with a substring search, which needs at least 3 characters), and "
+                "`total_exact`."
             ),
         )
     declared.update({name: spec.field for name, spec in listing.filters.items()})
@@ -461,8 +465,9 @@ def list_page(listing, args=None, where=()):
     next_cursor = None if resume_after is None else encode_cursor(listing, query.sort, resume_after)
     if params.get("count") != "exact":
         return Page(rows, next_cursor)
-    counted = connection().execute(query.total, {"count_cap": COUNT_CAP + 1}).scalar_one()
-    return Page(rows, next_cursor, min(counted, COUNT_CAP), counted <= COUNT_CAP)
+    cap = SEARCH_COUNT_CAP if query.searches else COUNT_CAP
+    counted = connection().execute(query.total, {"count_cap": cap + 1}).scalar_one()
+    return Page(rows, next_cursor, min(counted, cap), counted <= cap)
 
 
 def searched_rows(query):

@@ -54,7 +54,7 @@ def game_count(app):
 def test_count_exact_stops_at_its_cap_and_says_so(app, client, monkeypatch):
     monkeypatch.setattr(listing, "COUNT_CAP", 3)
     insert_games(app, [f"Doom {n}" for n in range(5)])
-    response = client.get("/api/games?name=doom&limit=1&count=exact")
+    response = client.get("/api/games?genre=g&limit=1&count=exact")
     assert response.status_code == 200
     assert response.json["total"] == 3
     assert response.json["total_exact"] is False
@@ -62,8 +62,19 @@ def test_count_exact_stops_at_its_cap_and_says_so(app, client, monkeypatch):
     assert game_count(app) == 5
 
 
+def test_count_exact_of_a_search_stops_at_its_own_cap(app, client, monkeypatch):
+    monkeypatch.setattr(listing, "COUNT_CAP", 4)
+    monkeypatch.setattr(listing, "SEARCH_COUNT_CAP", 2)
+    insert_games(app, [f"Doom {n}" for n in range(5)])
+    response = client.get("/api/games?name=doom&count=exact")
+    assert response.status_code == 200
+    assert (response.json["total"], response.json["total_exact"]) == (2, False)
+    assert len(response.json["games"]) == 5
+    assert client.get("/api/games?count=exact").json["total"] == 4
+
+
 def test_count_exact_under_its_cap_is_exact(app, client, monkeypatch):
-    monkeypatch.setattr(listing, "COUNT_CAP", 3)
+    monkeypatch.setattr(listing, "SEARCH_COUNT_CAP", 3)
     insert_games(app, ["Doom", "Quake", "Doom II"])
     response = client.get("/api/games?name=doom&count=exact")
     assert response.status_code == 200
