@@ -80,6 +80,11 @@ BOUNDED_COST_DOCS = (
     "substring is neither rare nor found there, answers the matches of those rows alone, so a page may "
     "hold fewer items than `limit` while `next_cursor` leads on."
 )
+# What a list request counts as against the reads limit (phoenix/ratelimits.py), in plain reads: the
+# bounded cost of the costliest requests still counts in proportion (DESIGN, "Bounded cost per request").
+ITEMS_PER_READ = 100  # a page of up to 100 items is one read; limit=500 is five
+SEARCH_READS = 5  # a substring search may read two windows, or take the trigram path
+COUNT_READS = 5  # count=exact reads up to COUNT_CAP index entries
 SHORT_COUNT = (
     "count=exact needs {names} of at least 3 characters: a shorter substring has no index to count with."
 )
@@ -343,6 +348,19 @@ def read_parameters(listing, args):
         messages = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
         names = ", ".join(sorted(str(name) for name in messages))
         raise ApiError(400, BAD_PARAMETERS.format(names=names), messages, code="invalid_parameters") from None
+
+
+def read_cost(listing, args):
+    """How many reads a list request counts as against the reads limit, from its query parameters alone
+    (the limit is checked before the request runs); a bad value counts as the default, and then is a 400."""
+    limit = args.get("limit", "")
+    size = int(limit) if limit.isascii() and limit.isdigit() and 0 < int(limit) <= listing.max_limit else 0
+    cost = 1 + max(size - 1, 0) // ITEMS_PER_READ
+    if any(spec.substring_of is not None and name in args for name, spec in listing.filters.items()):
+        cost += SEARCH_READS
+    if args.get("count") == "exact":
+        cost += COUNT_READS
+    return cost
 
 
 # --- the sort order and its cursor -------------------------------------------------------------------

@@ -172,3 +172,57 @@ def test_records_q_is_probed_the_same_way(app, client, small_window, monkeypatch
         seen += [record["id"] for record in body["records"]]
         url = body["links"]["next"]
     assert seen == [ids[3], ids[4]]
+
+
+# --- the costliest requests count as several reads --------------------------------------------------------
+
+READS_LIMIT = {
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "PHOENIX_RATELIMIT_READS": "20/minute",
+}
+
+
+@pytest.mark.parametrize(
+    ("url", "cost"),
+    [
+        ("/api/games", 1),
+        ("/api/games?limit=100", 1),
+        ("/api/games?limit=101", 2),
+        ("/api/games?limit=500", 5),
+        ("/api/games?name=doom", 1 + listing.SEARCH_READS),
+        ("/api/records?q=doom&limit=500&count=exact", 5 + listing.SEARCH_READS + listing.COUNT_READS),
+        ("/api/games?limit=nonsense", 1),
+        ("/api/records/1", 1),
+    ],
+)
+def test_a_read_counts_against_the_reads_limit_in_proportion_to_its_cost(db_url, url, cost):
+    from phoenix import create_app
+
+    app = create_app({"PHOENIX_CONFIG": "testing", "SQLALCHEMY_DATABASE_URI": db_url, **READS_LIMIT})
+    response = app.test_client().get(url)
+    assert response.status_code in (200, 400, 404)
+    assert response.headers["X-RateLimit-Limit"] == "20"
+    assert response.headers["X-RateLimit-Remaining"] == str(20 - cost)
+
+
+def test_the_costliest_reads_run_out_of_the_limit_sooner(db_url):
+    from phoenix import create_app
+
+    app = create_app({"PHOENIX_CONFIG": "testing", "SQLALCHEMY_DATABASE_URI": db_url, **READS_LIMIT})
+    client = app.test_client()
+    costly = "/api/games?name=doom&limit=500&count=exact"  # 15 reads of 20
+    assert client.get(costly).status_code == 200
+    refused = client.get(costly)
+    assert refused.status_code == 429
+    assert refused.json["status"] == "failed"
+    assert "Retry-After" in refused.headers
+
+
+def test_what_a_costly_read_leaves_serves_plain_reads(db_url):
+    from phoenix import create_app
+
+    app = create_app({"PHOENIX_CONFIG": "testing", "SQLALCHEMY_DATABASE_URI": db_url, **READS_LIMIT})
+    client = app.test_client()
+    assert client.get("/api/games?name=doom&limit=500&count=exact").status_code == 200
+    assert [client.get("/api/games").status_code for _ in range(6)] == [200] * 5 + [429]
