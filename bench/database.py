@@ -65,6 +65,14 @@ def flask(url, *args):
     subprocess.run([*FLASK, *args], cwd=ROOT, env=env, check=True)
 
 
+def seeded(url, rows):
+    """Whether the database exists, migrated, with rows records and games from an earlier run."""
+    try:
+        return count(url, "record") == rows and count(url, "game") == rows
+    except sa.exc.SQLAlchemyError:
+        return False
+
+
 def count(url, table):
     engine = sa.create_engine(make_url(url).set(drivername="postgresql+psycopg2"))
     with engine.connect() as connection:

@@ -282,6 +282,9 @@ def main(argv=None):
     shared = {"WEB_CONCURRENCY": workers}
     urls = {rows: database.sized(url, rows) for rows in sizes}
     for rows, sized_url in urls.items():
+        if os.environ.get("BENCH_KEEP_DATABASE") == "1" and database.seeded(sized_url, rows):
+            print(f"bench: reusing {sized_url}, seeded with {rows:,} rows", flush=True)
+            continue
         database.recreate(sized_url)
         database.grow_to(sized_url, rows)
     production = {"PHOENIX_CONFIG": "production", "PHOENIX_RATELIMIT_ENABLED": "0"}
