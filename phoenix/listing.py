@@ -14,8 +14,9 @@ substring search (`q`, `name`), which no B-tree index can serve, is answered by 
 FIRST_WINDOW rows; a search that fills its page there (a common substring) is done,
 in the time of an index range read. Otherwise a count of the matches, stopped at RARE_MATCHES, tells a
 rare substring, whose few matches the trigram index finds, from a commoner one: that one is looked for in
-a larger window (SEARCH_WINDOW rows), and when even that does not fill the page, the
-page holds the window's matches only, and its cursor resumes after the window. So a page may hold
+a larger window (SEARCH_WINDOW rows), and when even that does not fill the page, the page holds the
+window's matches only, and its cursor resumes after the window. (When the first window holds some
+matches, the larger window comes before the count.) So a page may hold
 fewer items than the limit while next_cursor says that more may follow.
 """
 
@@ -495,13 +496,31 @@ def searched_rows(query):
     rows, window_end = in_window(query, FIRST_WINDOW)
     if window_end is None:
         return rows, None  # a full page in the next rows (a common substring), or no rows left after them
-    if (
+    # No match nearby: ask whether the substring is rare. Some: it is commoner (a substring in 0.7% of a
+    # million rows costs 1.4 to 2.2 times less this way, measured), and a larger window comes first.
+    asked = not rows
+    if asked and is_rare(query):
+        return trigram_rows(query), None
+    rows, window_end = in_window(query, SEARCH_WINDOW)
+    if window_end is None:
+        return rows, None
+    if not asked and is_rare(query):
+        return trigram_rows(query), None  # its few matches were near the start
+    return rows, window_end
+
+
+def is_rare(query):
+    """Whether fewer than RARE_MATCHES rows match in all, counted through the trigram index (when the
+    substring has a trigram: a shorter one would be counted by reading the whole table)."""
+    return (
         query.trigram_usable
         and connection().execute(query.rare, {"rare": RARE_MATCHES}).scalar_one() < RARE_MATCHES
-    ):
-        # Few matches in all: the trigram index finds them, and sorting them is cheap.
-        return connection().execute(query.rows, query.parameters).all(), None
-    return in_window(query, SEARCH_WINDOW)
+    )
+
+
+def trigram_rows(query):
+    """The page's rows, all matches found through the trigram index and sorted: for a rare substring."""
+    return connection().execute(query.rows, query.parameters).all()
 
 
 def in_window(query, size):

@@ -133,6 +133,17 @@ def test_a_substring_not_in_the_first_window_is_looked_for_in_a_larger_one(app, 
     assert pages(client, "/api/games?name=doom&limit=1") == [[ids[2]], [ids[4]], [ids[6]]]
 
 
+def test_a_rare_substring_whose_matches_start_near_is_found_whole(app, client, monkeypatch):
+    monkeypatch.setattr(listing, "FIRST_WINDOW", 2)  # one match there: the larger window comes first
+    monkeypatch.setattr(listing, "SEARCH_WINDOW", 3)  # still one: then the count says rare
+    monkeypatch.setattr(listing, "RARE_MATCHES", 5)
+    ids = insert_games(app, ["Doom", "Myst", "Zork", "Pong", "Elite", "Rogue", "Quake", "Doom II"])
+    response = client.get("/api/games?name=doom&limit=2")
+    assert response.status_code == 200
+    assert [game["id"] for game in response.json["games"]] == [ids[0], ids[7]]
+    assert response.json["next_cursor"] is None
+
+
 def test_a_substring_shorter_than_a_trigram_pages_by_windows_even_when_rare(app, client, small_window):
     ids = insert_games(app, NAMES)
     walked = pages(client, "/api/games?name=oo&limit=2")
