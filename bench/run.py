@@ -31,6 +31,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -103,7 +104,8 @@ def new_key(server):
     """An API key for the benchmark's writes, from POST /api/keys."""
     request = urllib.request.Request(
         server.url + "/api/keys",
-        data=json.dumps({"username": "bench"}).encode(),
+        # A name of its own: a database kept from an earlier run (BENCH_KEEP_DATABASE) has its "bench".
+        data=json.dumps({"username": f"bench-{uuid.uuid4().hex[:8]}"}).encode(),
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request) as response:
