@@ -48,7 +48,7 @@ migrate: $(STAMP)
 ## bench: Phoenix vs a bare Flask app under gunicorn on PostgreSQL, driven by wrk (installed if missing)
 bench: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 ## soak: no write lost under contention, killed workers, a database outage and load (SOAK_ARGS=--short: CI's form)
 soak: $(STAMP)

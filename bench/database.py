@@ -1,8 +1,14 @@
-"""The benchmark's own PostgreSQL database: made afresh, migrated and seeded with the real commands."""
+"""The benchmark's own PostgreSQL database: made afresh, migrated and seeded with the real code.
+
+The rows are `flask seed`'s fakes (phoenix.fakes, loaded by phoenix.bulk as the command does), with words
+planted in game names and record value1 at the frequencies that the search cases measure (SEARCH_WORDS):
+a substring search costs what it costs because of how many rows match, so each frequency gets a word.
+"""
 
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -59,6 +65,14 @@ def flask(url, *args):
     subprocess.run([*FLASK, *args], cwd=ROOT, env=env, check=True)
 
 
+def seeded(url, rows):
+    """Whether the database exists, migrated, with rows records and games from an earlier run."""
+    try:
+        return count(url, "record") == rows and count(url, "game") == rows
+    except sa.exc.SQLAlchemyError:
+        return False
+
+
 def count(url, table):
     engine = sa.create_engine(make_url(url).set(drivername="postgresql+psycopg2"))
     with engine.connect() as connection:
@@ -67,13 +81,49 @@ def count(url, table):
     return rows
 
 
+# Words planted in the searched text (games' name, records' value1) and which rows get them: the n-th
+# row of a table, from 0. None of them is in the fakes' vocabulary, so each matches only where planted.
+SEARCH_WORDS = {
+    "quixotic": lambda n, rows: n == rows // 2,  # one row, at 1,000 rows as at a million
+    "platinum": lambda n, rows: n % 143 == 0,  # 0.7%
+    "classic": lambda n, rows: n % 8 == 0,  # 12.5%
+    "collection": lambda n, rows: True,  # every row
+}
+
+
+def planted(rows, column, total):
+    """rows (tuples) with SEARCH_WORDS added to the text at position column, as their rules say."""
+    for n, row in enumerate(rows):
+        words = [word.title() for word, chosen in SEARCH_WORDS.items() if chosen(n, total)]
+        text = " ".join([row[column], *words] if row[column] else words)
+        yield (*row[:column], text, *row[column + 1 :])
+
+
+def seed(url, rows):
+    """Load rows fake records and games, with the search words planted, as flask seed loads them."""
+    from phoenix import create_app
+    from phoenix.bulk import insert_rows
+    from phoenix.extensions import db
+    from phoenix.fakes import GAME_COLUMNS, RECORD_COLUMNS, fake_games, fake_records
+    from phoenix.models import Game, Record
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        for model, columns, fakes, text_column in (
+            (Record, RECORD_COLUMNS, fake_records, "value1"),
+            (Game, GAME_COLUMNS, fake_games, "name"),
+        ):
+            made = planted(fakes(rows, username="bench", seed=rows), columns.index(text_column), rows)
+            started = time.perf_counter()
+            insert_rows(model, columns, made, expected=rows)  # with their created history entries
+            db.session.commit()
+            print(f"bench: seeded {rows:,} {model.__tablename__}s in {time.perf_counter() - started:.0f} s")
+
+
 def grow_to(url, rows):
-    """Seed records and games up to rows each (flask seed, which writes their created history entries: the
-    changes feed's), then vacuum so that reads see settled tables."""
-    for table in ("records", "games"):
-        missing = rows - count(url, table.rstrip("s"))
-        if missing > 0:
-            flask(url, "seed", table, str(missing), "--as", "bench", "--seed", str(rows))
+    """Seed records and games with rows each (when empty), then vacuum so that reads see settled tables."""
+    if count(url, "record") == 0 and count(url, "game") == 0:
+        seed(url, rows)
     bench = make_url(url).set(drivername="postgresql+psycopg2")
     engine = sa.create_engine(bench, isolation_level="AUTOCOMMIT")
     with engine.connect() as connection:

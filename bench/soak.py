@@ -6,6 +6,8 @@ On a PostgreSQL server of its own (stopped and started at will) behind gunicorn,
 (c) PostgreSQL stopped for 5 s mid-load, then started again;
 (d) sustained mixed reads and writes with wrk;
 (e) writes while gunicorn restarts every worker (SIGHUP) every 2 s: no request cut, no 5xx;
+(f) eight clients sending the most expensive requests the API accepts, on seeded tables, while one
+    client reads a record: its p50 and p99 idle and under that load (bounded cost, DESIGN);
 and prints a summary table. --short is the quick form that CI runs. Exit status 1 if any part fails.
 """
 
@@ -33,6 +35,8 @@ FULL = {
     "load_seconds": 60,
     "load_connections": 64,
     "restart_seconds": 30,
+    "seeded": 300_000,
+    "expensive_seconds": 20,
 }
 SHORT = {
     "increments": 80,
@@ -41,6 +45,25 @@ SHORT = {
     "load_connections": 64,
     "restart_seconds": 8,
 }
+    "seeded": 50_000,
+    "expensive_seconds": 6,
+}
+# (f) The costliest requests that Phoenix accepts (phoenix/listing.py, "Bounded cost"): the largest page,
+# searches that read both windows (a substring too short for a trigram; one in 0.5%, neither rare nor
+# common), the rare path, and capped counts, in a sort on another field than id.
+EXPENSIVE = (
+    "/api/games?name=qz&sort=-year&limit=500",
+    "/api/games?name=dark souls ii&sort=-year&limit=500&count=exact",
+    "/api/records?q=ok&sort=-value2&limit=500",
+    "/api/records?q=tem&sort=-value2&limit=500&count=exact",
+    "/api/records?q=zqxj&sort=-timestamp&limit=500&count=exact",
+    "/api/games?name=e&sort=-publisher&limit=500",
+    "/api/games?sort=-year&limit=500&count=exact",
+)
+# A victim's read is within this of its idle p50 under the expensive load, to pass.
+VICTIM_SLACK_MS = 5.0
+# (f) runs on a server of its own with the default rate limits on, each client from its own address.
+LIMITED = {"PHOENIX_RATELIMIT_ENABLED": "1", "PHOENIX_TRUSTED_PROXIES": "1", "WEB_CONCURRENCY": "4"}
 CONNECTION_ERRORS = (OSError, http.client.HTTPException)
 
 
@@ -277,6 +300,57 @@ def sustained_load(client, server, seconds, connections):
     return result.errors == 0 and result.requests > 0, detail
 
 
+def victim_latency(client, path, seconds):
+    """p50 and p99 in ms of one client reading path back to back for seconds."""
+    times = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        started = time.perf_counter()
+        status = client.call("GET", path, headers={"X-Forwarded-For": "10.0.1.1"})[0]
+        times.append((time.perf_counter() - started) * 1000)
+        if status != 200:
+            raise RuntimeError(f"the victim's read answered {status}")
+    times.sort()
+    return times[len(times) // 2], times[min(len(times) - 1, int(len(times) * 0.99))]
+
+
+def expensive_requests(client, seconds, judge_latency, attackers=8):
+    """(f) Eight clients send the costliest accepted requests as fast as the limits let them; a plain
+    read stays near its idle latency."""
+    path = "/api/records/5"
+    victim_latency(client, path, 1)  # warm up
+    idle = victim_latency(client, path, seconds)
+    stop, statuses = threading.Event(), []
+
+    def attack(n):
+        i = n
+        while not stop.is_set():
+            url = EXPENSIVE[i % len(EXPENSIVE)].replace(" ", "%20")
+            i += 1
+            try:
+                statuses.append(client.call("GET", url, headers={"X-Forwarded-For": f"10.0.0.{n + 1}"})[0])
+            except CONNECTION_ERRORS:
+                statuses.append("cut")
+
+    threads = run_threads(attack, attackers)
+    time.sleep(1)
+    loaded = victim_latency(client, path, seconds)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    served, limited = statuses.count(200), statuses.count(429)
+    bad = [s for s in statuses if s not in (200, 429)]
+    within = loaded[0] <= idle[0] + VICTIM_SLACK_MS
+    ok = not bad and (within or not judge_latency)
+    detail = (
+        f"GET {path} idle p50 {idle[0]:.1f} ms p99 {idle[1]:.1f} ms; with {attackers} clients sending "
+        f"the costliest requests ({served} served, {limited} refused 429): p50 {loaded[0]:.1f} ms "
+        f"p99 {loaded[1]:.1f} ms (allowed p50 {idle[0] + VICTIM_SLACK_MS:.1f}"
+        f"{'' if judge_latency else ', not judged in the short form'}); other answers: {len(bad)}"
+    )
+    return ok, detail + (f" {sorted(set(map(str, bad)))}" if bad else "")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--short", action="store_true", help="the quick form that CI runs")
@@ -292,6 +366,11 @@ def main():
         subprocess.run(
             [str(VENV_BIN / "flask"), "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env, check=True
         )
+        for table in ("records", "games"):  # tables of a size where an unbounded request would show
+            subprocess.run(
+                [str(VENV_BIN / "flask"), "--app", "wsgi", "seed", table, str(settings["seeded"]), "--seed", "1"],
+                cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL,
+            )  # fmt: skip
         # pool_pre_ping: the soak's own connection must survive part (c), which restarts PostgreSQL.
         engine = sa.create_engine(
             postgres.url.replace("postgresql://", "postgresql+psycopg2://"), pool_pre_ping=True
@@ -322,6 +401,15 @@ def main():
                 (
                     "(e) SIGHUP (rolling restart) every 2 s",
                     *rolling_restarts(client, server, engine, settings["restart_seconds"]),
+                )
+            )
+        log = ROOT / "artifacts" / "soak-gunicorn-limited.log"
+        with Gunicorn("wsgi:app", env={**env, **LIMITED}, log_path=log) as server:
+            client = Client(server.port, "")
+            rows.append(
+                (
+                    "(f) costliest requests vs a read",
+                    *expensive_requests(client, settings["expensive_seconds"], settings is FULL),
                 )
             )
         engine.dispose()

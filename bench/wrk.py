@@ -33,6 +33,8 @@ def require_wrk():
 
 
 def milliseconds(text):
+    if text == "nan":
+        return float("nan")
     number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
     return float(number) * UNITS[unit]
 
@@ -42,10 +44,12 @@ def parse(output):
     percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", output, re.MULTILINE))  # wrk pads "2.15s "
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    # No answer at all in the run (a server too slow or too busy): no percentiles, which no target meets.
+    missing = "nan"
     return Result(
         requests_per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
-        p50_ms=milliseconds(percentiles["50"]),
-        p99_ms=milliseconds(percentiles["99"]),
+        p50_ms=milliseconds(percentiles.get("50", missing)),
+        p99_ms=milliseconds(percentiles.get("99", missing)),
         requests=int(re.search(r"(\d+) requests in", output).group(1)),
         errors=errors + (int(non_2xx.group(1)) if non_2xx else 0),
     )

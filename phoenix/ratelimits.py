@@ -5,7 +5,8 @@ Every request counts against one limit at most:
 - "writes": POST, PUT, PATCH and DELETE signed with a working key, per key holder
   (PHOENIX_RATELIMIT_WRITES; by username, so that rotating a key does not start a fresh count);
 - "reads": everything else, per client IP (PHOENIX_RATELIMIT_READS): reads, and writes without a
-  working key, which are refused with 401 but still cost a lookup;
+  working key, which are refused with 401 but still cost a lookup; a list request counts as several
+  reads in proportion to its cost (phoenix.listing.read_cost: a large page, a search, a count);
 - none: /health and /health/ready, so that a load balancer's probes are never refused.
 
 The writes limit counts items: a bulk create of 500 costs 500. The key-creation limit is not used up
@@ -32,6 +33,7 @@ from limits.storage import Storage, storage_from_string
 
 from phoenix.auth import request_key
 from phoenix.errors import HTTP_MESSAGES, RETRY_AFTER, ApiError, error_answer
+from phoenix.listing import read_cost
 from phoenix.openapi import SECONDS, Feature, contribute, shared_answer, shared_header
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -84,12 +86,22 @@ def not_our_failure(response):
     return response.status_code < 500
 
 
+def request_cost():
+    """What this request counts as against its limit: a list's cost in reads (phoenix.listing), else 1."""
+    view = current_app.view_functions.get(request.endpoint)
+    listing = getattr(getattr(getattr(view, "view_class", None), "collection", None), "listing", None)
+    if request.method != "GET" or listing is None:
+        return 1
+    return read_cost(listing, request.args)
+
+
 def phoenix_limit(scope, setting, key_function, **options):
     """One of the three limits: its rate read from the app's settings, counted under scope."""
     return Limit(
         lambda: current_app.config[setting],
         key_function=key_function,
         scope=scope,
+        cost=cost,
         # Shared: one count per client (or key) for every route in the scope, not one per route.
         shared=True,
         exempt_when=lambda: limit_scope() != scope,
@@ -209,7 +221,7 @@ def register_rate_limits(app):
         default_limits=[
             phoenix_limit("keys", "PHOENIX_RATELIMIT_KEYS", client_address, deduct_when=not_our_failure),
             phoenix_limit("writes", "PHOENIX_RATELIMIT_WRITES", key_holder, cost=items_sent),
-            phoenix_limit("reads", "PHOENIX_RATELIMIT_READS", client_address),
+            phoenix_limit("reads", "PHOENIX_RATELIMIT_READS", client_address, cost=request_cost),
         ],
         strategy="fixed-window",
         headers_enabled=True,

@@ -1,8 +1,10 @@
-"""The benchmark's reading of wrk's report and of the issue's targets (bench/)."""
+"""The benchmark's reading of wrk's report, its seeded search words, and of the issues' targets (bench/)."""
+
+import math
 
 import pytest
 
-from bench import run, wrk
+from bench import database, run, wrk
 
 REPORT = """Running 10s test @ http://127.0.0.1:40000
   2 threads and 16 connections
@@ -38,25 +40,64 @@ def test_wrk_report_is_read_in_milliseconds():
     assert wrk.parse(REPORT.replace("1.20s\n", "1.20s \n")).p99_ms == pytest.approx(1200.0)
 
 
+def test_a_run_without_an_answer_has_no_percentiles():
+    silent = "\n".join(line for line in REPORT.splitlines() if "%" not in line or "Stdev" in line)
+    result = wrk.parse(silent.replace("29560 requests", "0 requests"))
+    assert result.requests == 0
+    assert math.isnan(result.p50_ms) and math.isnan(result.p99_ms)
+
+
 def test_wrk_latency_units():
     assert wrk.milliseconds("850us") == pytest.approx(0.85)
     assert wrk.milliseconds("2.5ms") == 2.5
     assert wrk.milliseconds("1.5s") == 1500.0
 
 
-def summary(rps, p50):
-    return {"rps": rps, "p50_ms": p50, "p99_ms": p50 * 2, "errors": 0, "runs": []}
+def summary(rps, p50, p99=None):
+    return {"rps": rps, "p50_ms": p50, "p99_ms": p99 or p50 * 2, "errors": 0, "runs": []}
 
 
-def test_targets_compare_ratios_and_growth_with_the_issue():
-    results = []
-    for rows, p50 in ((1000, 10.0), (1000000, 16.0)):
-        for case, ratio in zip(run.CASES, (0.6, 0.3, 0.2, 0.4, 0.3), strict=True):
-            results.append(
-                {"case": case.name, "rows": rows, "phoenix": summary(ratio * 1000, p50),
-                 "bare": summary(1000, 3.0), "ratio": ratio}
-            )  # fmt: skip
-    checks = {target.label: (target, value) for target, value in run.targets(results, rss_after=80.0)}
-    met = {label: target.met(value) for label, (target, value) in checks.items()}
-    assert list(met.values()) == [True, True, True, False, False, False, True]  # p50 grew 1.6x: missed
-    assert checks["Phoenix worker RSS after the run, MB"][1] == 80.0
+def test_targets_compare_phoenix_with_the_limit_and_search_growth_with_size():
+    yardstick = [
+        {"case": run.YARDSTICK[0].name, "phoenix 1,000,000": summary(900, 5), "limit": summary(1000, 4),
+         "bare Flask": summary(3000, 2)},
+        {"case": run.YARDSTICK[2].name, "phoenix 1,000,000": summary(700, 9), "limit": summary(1000, 6),
+         "bare Flask": summary(3000, 2)},
+    ]  # fmt: skip
+    searches = [
+        {"case": "flat", "phoenix 1,000": summary(500, 10.0), "phoenix 1,000,000": summary(480, 12.0, 30.0)},
+        {"case": "grows", "phoenix 1,000": summary(500, 10.0), "phoenix 1,000,000": summary(100, 16.0, 60.0)},
+    ]
+    checks = run.targets(yardstick, searches, [1000, 1000000], rss_after=80.0)
+    verdicts = {target.label: (round(value, 2), target.met(value)) for target, value in checks}
+    assert verdicts == {
+        "GET /api/records/<id>: Phoenix / limit req/s": (0.9, True),  # goal 0.85
+        "POST /api/records (key): Phoenix / limit req/s": (0.7, False),  # goal 0.8
+        "flat: p50 1,000,000 / 1,000 rows": (1.2, True),
+        "flat: p99 ms at 1,000,000 rows": (30.0, True),
+        "grows: p50 1,000,000 / 1,000 rows": (1.6, False),
+        "grows: p99 ms at 1,000,000 rows": (60.0, False),
+        "Phoenix worker RSS after the run, MB": (80.0, True),
+    }
+
+
+def test_search_words_are_planted_at_their_frequencies():
+    rows = [(n, f"Game {n}") for n in range(100_000)]
+    texts = [text.lower() for _, text in database.planted(rows, 1, len(rows))]
+    share = {word: sum(word in text for text in texts) / len(texts) for word in database.SEARCH_WORDS}
+    assert sum("quixotic" in text for text in texts) == 1
+    assert share["platinum"] == pytest.approx(0.007, abs=0.0003)
+    assert share["classic"] == pytest.approx(0.125, abs=0.001)
+    assert share["collection"] == 1.0
+    assert texts[8] == "game 8 classic collection"
+
+
+def test_search_words_fill_an_empty_text():
+    assert list(database.planted([(None, 1)], 0, 10)) == [("Platinum Classic Collection", 1)]
+
+
+def test_every_search_case_is_measured_in_two_orders():
+    paths = [case.path for case in run.search_cases()]
+    assert len(paths) == 2 * len(database.SEARCH_WORDS) * 2
+    assert "/api/games?name=platinum&limit=50&sort=-year" in paths
+    assert "/api/records?q=quixotic&limit=50" in paths

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from werkzeug.datastructures import MultiDict
 
 from phoenix.extensions import db
-from phoenix.listing import BAD_CURSOR, PageQuery, checksum, read_parameters
+from phoenix.listing import BAD_CURSOR, ONE_SORT_FIELD, PageQuery, checksum, read_parameters
 from phoenix.models import Game, Record, utcnow
 from phoenix.resources.games import GAMES
 from phoenix.resources.records import RECORDS
@@ -179,13 +179,25 @@ def test_games_sort_on_each_field(app, client, field):
     assert walk(client, f"/api/games?sort=-{field}&limit=3", "games") == list(reversed(expected))
 
 
-def test_sort_on_several_fields_in_mixed_directions(app, client):
+def test_sort_on_a_field_then_id_in_mixed_directions(app, client):
     rows = [game("A", year=2000), game("B", year=2001), game("C", year=2000), game("D", year=2001)]
     ids = insert(app, Game, rows)
-    expected = [ids[1], ids[3], ids[0], ids[2]]  # year descending, then name ascending, then id ascending
-    assert listed(client, "/api/games?sort=-year,name", "games") == expected
-    assert walk(client, "/api/games?sort=-year,name&limit=1", "games") == expected
-    assert walk(client, "/api/games?sort=year,-name&limit=3", "games") == [ids[2], ids[0], ids[3], ids[1]]
+    expected = [ids[1], ids[3], ids[0], ids[2]]  # year descending, then id ascending
+    assert listed(client, "/api/games?sort=-year,id", "games") == expected
+    assert walk(client, "/api/games?sort=-year,id&limit=1", "games") == expected
+    assert walk(client, "/api/games?sort=year,-id&limit=3", "games") == [ids[2], ids[0], ids[3], ids[1]]
+
+
+@pytest.mark.parametrize(
+    "sort", ["-year,name", "name,year", "publisher,-genre", "id,year", "year,name&limit=500"]
+)
+def test_sort_on_two_fields_is_refused_as_unbounded(app, client, sort):
+    insert(app, Game, [game("A")])
+    response = client.get(f"/api/games?sort={sort}")
+    assert response.status_code == 400
+    assert response.json["code"] == "invalid_parameters"
+    assert response.json["errors"] == {"sort": [ONE_SORT_FIELD]}
+    assert "one field" in response.json["message"] or "sort" in response.json["message"]
 
 
 def test_equal_sort_values_page_stably_by_id(app, client):

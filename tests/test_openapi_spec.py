@@ -211,7 +211,8 @@ def test_listing_parameters_are_documented(spec):
             "default": 50,
         }
         assert documented["sort"]["schema"]["type"] == "string"
-        assert re.fullmatch(documented["sort"]["schema"]["pattern"], "-id,lastmodificationdate")
+        assert re.fullmatch(documented["sort"]["schema"]["pattern"], "-lastmodificationdate,id")
+        assert not re.fullmatch(documented["sort"]["schema"]["pattern"], "-id,lastmodificationdate")
     legacy = {p["name"]: p for p in spec["paths"]["/api/list"]["get"]["parameters"]}
     assert set(legacy) == {"limit", "cursor"}
     assert legacy["limit"]["schema"]["maximum"] == 1000

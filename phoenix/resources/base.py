@@ -30,7 +30,7 @@ from phoenix.extensions import db
 from phoenix.history import HISTORY, history_of, record_change, record_creations, record_removal, snapshot
 from phoenix.idempotency import IDEMPOTENT, idempotent
 from phoenix.jsonio import envelope, success
-from phoenix.listing import Listing, link_header, list_page, next_link
+from phoenix.listing import BOUNDED_COST_DOCS, TOTAL_DOCS, Listing, link_header, list_page, next_link
 from phoenix.models import MAX_ID
 from phoenix.openapi import NULLABLE_TEXT, TEXT, Answer, Operation, Tag, array_of, header, schema
 from phoenix.permissions import require_owner, require_scope
@@ -109,11 +109,6 @@ LINKS = schema(
     },
 )
 NEXT_CURSOR = {**NULLABLE_TEXT, "description": "The cursor of the next page; null on the last page."}
-TOTAL = {
-    "type": "integer",
-    "minimum": 0,
-    "description": "How many items the filters keep (with count=exact).",
-}
 
 
 def next_page_header(what):
@@ -123,7 +118,7 @@ def next_page_header(what):
 
 def page_envelope(name, part, items, countable=False):
     """The named schema of a page: {status, <part>: [items], next_cursor, links}, and total if countable."""
-    extra = {"total": TOTAL} if countable else {}
+    extra = TOTAL_DOCS if countable else {}
     return envelope(
         name,
         optional=tuple(extra),
@@ -212,7 +207,8 @@ def collection_docs(collection, example):
             description=f"{plural.title()} one page at a time, in the order of `sort` (default: by id; "
             "`-` for descending, `id` breaks ties), narrowed by the filters; the next page is at "
             "`links.next` (and in the `Link` header), and `next_cursor` is null on the last page. "
-            "`count=exact` adds `total`. Any other query parameter, or a bad value, is a 400.",
+            "`count=exact` adds `total`. Any other query parameter, or a bad value, is a 400. "
+            + BOUNDED_COST_DOCS,
             # The very schema that reads the listing's query parameters: one parameter a field.
             query=collection.listing.parameters,
             answers={200: Answer(f"A page of {plural}.", docs.page, headers=next_page_header(plural))},
@@ -466,6 +462,7 @@ class CollectionResource(Resource):
         )
         if page.total is not None:
             body["total"] = page.total
+            body["total_exact"] = page.total_exact
         return body, 200, link_header(link)
 
     def post(self):
