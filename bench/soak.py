@@ -44,7 +44,6 @@ SHORT = {
     "load_seconds": 10,
     "load_connections": 64,
     "restart_seconds": 8,
-}
     "seeded": 50_000,
     "expensive_seconds": 6,
 }

@@ -101,7 +101,6 @@ def phoenix_limit(scope, setting, key_function, **options):
         lambda: current_app.config[setting],
         key_function=key_function,
         scope=scope,
-        cost=cost,
         # Shared: one count per client (or key) for every route in the scope, not one per route.
         shared=True,
         exempt_when=lambda: limit_scope() != scope,
