@@ -2,10 +2,13 @@
 id, method, URL rule, client and key prefix on every line of a request; gunicorn's access log included.
 
 Never a secret: a key appears by its public prefix only (`phx_0123456789abcdef`), never the key itself.
+Never a forged line: control characters in a message or a field (a path with %0A, a Basic username with
+a newline, a header) are written as escapes (`\x0a`), in text and in JSON, from every layer.
 """
 
 import logging
 import os
+import re
 
 from flask import g, has_request_context, request
 from flask.logging import default_handler
@@ -22,6 +25,35 @@ JSON_RENAMED = {"levelname": "level", "name": "logger"}
 REQUEST_FIELDS = ("request_id", "method", "route", "client", "key_prefix")
 # What the app leaves in the WSGI environ for gunicorn's access line (which runs after the app returns).
 ENVIRON_PREFIX = "phoenix."
+
+
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators: what could end or forge a line.
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_controls(text):
+    """text with each control character written as an escape: \\x0a for a newline, \\u2028 and so on."""
+    return CONTROL_CHARACTERS.sub(
+        lambda match: f"\\x{ord(match[0]):02x}" if ord(match[0]) < 0x100 else f"\\u{ord(match[0]):04x}",
+        text,
+    )
+
+
+class EscapedControls(logging.Filter):
+    """Escape control characters in a record's message and its string fields, before any formatter (a
+    traceback, which the server writes, keeps its lines)."""
+
+    def filter(self, record):
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # arguments that do not fit the message: let logging report it
+            return True
+        record.msg, record.args = escape_controls(message), None
+        for name in REQUEST_FIELDS:
+            value = getattr(record, name, None)
+            if isinstance(value, str):
+                setattr(record, name, escape_controls(value))
+        return True
 
 
 def formatter(kind):
@@ -62,6 +94,7 @@ def phoenix_handler(kind):
     handler = logging.StreamHandler()
     handler.setFormatter(formatter(kind))
     handler.addFilter(RequestFields())
+    handler.addFilter(EscapedControls())
     handler.phoenix = True
     return handler
 
@@ -95,9 +128,11 @@ class GunicornLogger(GunicornBaseLogger):
     def setup(self, cfg):
         super().setup(cfg)
         self.kind = log_format(os.environ.get("PHOENIX_CONFIG"))
-        if self.kind == "json":
-            for log in (self.error_log, self.access_log):
-                for handler in log.handlers:
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                # gunicorn's lines carry client values too (the request line, a Basic username).
+                handler.addFilter(EscapedControls())
+                if self.kind == "json":
                     handler.setFormatter(formatter("json"))
 
     def access(self, resp, req, environ, request_time):

@@ -12,11 +12,13 @@ import os
 import re
 import time
 import uuid
+import warnings
 import weakref
 from datetime import datetime
 
 import gevent
 import orjson
+from gevent.monkey import MonkeyPatchWarning
 from gunicorn import util
 from gunicorn.http import errors as http_errors
 from gunicorn.http.wsgi import Response, default_environ
@@ -144,7 +146,13 @@ class PhoenixWorker(GeventWorker):
         self.requests = weakref.WeakKeyDictionary()
 
     def patch(self):
-        super().patch()
+        # The master imported ssl before this fork (gunicorn loads this class, and so Phoenix, which
+        # imports http.client). gevent warns, on stderr and outside any log format, that ssl is patched
+        # late: harmless here, since the workers make no TLS connection through Python's ssl (psycopg2
+        # uses libpq's own TLS); a rediss:// limits storage would be the one to check.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MonkeyPatchWarning)
+            super().patch()
         patch_psycopg()  # psycopg2 waits for PostgreSQL through gevent's hub, yielding to other greenlets
 
     def load_wsgi(self):

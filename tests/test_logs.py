@@ -1,5 +1,6 @@
 """Logs: JSON lines with DESIGN's fields (gunicorn's access lines included), readable text, never a secret."""
 
+import base64
 import io
 import json
 import logging
@@ -147,3 +148,42 @@ def test_gunicorn_text_access_lines_stay_readable(sqlite_url, tmp_path):
     access = [line for line in log_path.read_text().splitlines() if '"GET /api/records HTTP/1.1" 200' in line]
     assert len(access) == 1
     assert not access[0].startswith("{")
+
+
+def test_control_characters_are_escaped_in_text_lines(db_url):
+    app = make_app(db_url, "text")
+    buffer = phoenix_stream()
+    with app.test_request_context("/api/records%0AFORGED", headers={"X-Request-ID": "esc-1"}):
+        app.logger.warning("Database unavailable on %s %s", "GET", "/api/records\nFORGED WARNING line\u2028x")
+    [line] = buffer.getvalue().splitlines()  # one line, whatever the path held
+    assert line.endswith("[esc-1] Database unavailable on GET /api/records\\x0aFORGED WARNING line\\u2028x")
+
+
+def test_control_characters_are_escaped_in_json_lines(db_url):
+    app = make_app(db_url, "json")
+    buffer = phoenix_stream()
+    with app.test_request_context("/api/records", headers={"X-Request-ID": "esc-2"}):
+        app.logger.warning("path %s", "/a\r\nFORGED")
+    [line] = buffer.getvalue().splitlines()
+    assert json.loads(line)["message"] == "path /a\\x0d\\x0aFORGED"
+
+
+def test_a_basic_username_cannot_forge_a_gunicorn_access_line(sqlite_url, tmp_path):
+    log_path = tmp_path / "gunicorn.log"
+    env = {
+        "DATABASE_URL": sqlite_url,
+        "WEB_CONCURRENCY": "1",
+        "LOG_FORMAT": "text",
+        "PHOENIX_RATELIMIT_ENABLED": "0",
+    }
+    forged = '\nFORGED 10.0.0.1 - - "GET /admin HTTP/1.1" 200 0'
+    credentials = base64.b64encode(f"evil{forged}:secret".encode()).decode()
+    with Gunicorn("wsgi:app", env=env, log_path=log_path) as server:
+        status, _ = call(
+            server.url, "GET", "/api/records?limit=1", headers={"Authorization": f"Basic {credentials}"}
+        )
+        assert status == 200
+    lines = log_path.read_text().splitlines()
+    assert not [line for line in lines if line.startswith("FORGED")]
+    [access] = [line for line in lines if '"GET /api/records?limit=1 HTTP/1.1" 200' in line]
+    assert "evil\\x0aFORGED" in access
