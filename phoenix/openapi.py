@@ -254,8 +254,14 @@ class SpecWriter:
             component = writer.json_schema(instance)
             component.setdefault("description", first_line(type(instance).__doc__))
             if not instance.load_fields:
-                # Only ever dumped (an answer): every field is always there, null where unset.
-                component["required"] = list(component["properties"])
+                # Only ever dumped (an answer): every field is always there, null where unset; except a
+                # field that says it is sent only on request (metadata "optional": include=item's item).
+                optional = {
+                    field.data_key or name
+                    for name, field in instance.dump_fields.items()
+                    if field.metadata.get("optional")
+                }
+                component["required"] = [name for name in component["properties"] if name not in optional]
             return component
 
         return self.component(Component("schemas", name, build))

@@ -65,25 +65,35 @@ def require_scope(scope):
     return decorator
 
 
-def scope_feature(scope):
-    """The docs of require_scope(scope): the scope the operation needs (apiKey schemes carry no scopes in
-    OpenAPI 3.0, so an extension, x-required-scopes, names it) and its 403; for the change of an item of a
-    collection, also the owner policy's 403."""
+def scope_refusal(scope, owned=False):
+    """The doc of the 403 of a key without scope; owned: of a change of an item, also refused under the
+    owner policy."""
     description = (
         f"The key lacks the `{scope}` scope: `code` is `missing_scope`, `X-Accepted-Scopes` names it."
     )
-    if scope in (RECORDS_WRITE, GAMES_WRITE):
+    if owned:
         description += (
-            " On a change or removal of an item, under the owner policy: the item is another username's and "
-            "the key has no `moderate` scope (`code` is `not_owner`)."
+            " Or, under the owner policy, the item is another username's and the key has no `moderate` "
+            "scope: `code` is `not_owner`."
         )
-    refusal = error_answer(
+    return error_answer(
         description,
         MISSING_SCOPE.format(scope=scope),
         headers={"X-Accepted-Scopes": header("The scope that would do (on `missing_scope`).")},
         code="missing_scope",
     )
-    return Feature(answers={403: refusal}, extensions={"x-required-scopes": [scope]})
+
+
+def scope_feature(scope):
+    """The docs of require_scope(scope): the scope the operation needs (apiKey schemes carry no scopes in
+    OpenAPI 3.0, so an extension, x-required-scopes, names it) and its 403."""
+    return Feature(answers={403: scope_refusal(scope)}, extensions={"x-required-scopes": [scope]})
+
+
+def owned_feature(scope):
+    """The docs of a change of an item that require_owner guards: its 403 names both refusals (an
+    operation's own features come before its decorators', so this 403 is the one written)."""
+    return Feature(answers={403: scope_refusal(scope, owned=True)})
 
 
 def require_within_caller(scopes):

@@ -44,6 +44,7 @@ def assert_missing_scope(response, scope):
         "status": "failed",
         "code": "missing_scope",
         "message": f"This API key lacks the {scope} scope that this call needs: use a key that has it.",
+        "request_id": response.headers["X-Request-ID"],
     }
     assert response.headers["X-Accepted-Scopes"] == scope
 
@@ -140,6 +141,7 @@ def test_a_key_cannot_mint_a_key_wider_than_itself(client, api_key, mint, rows, 
         "status": "failed",
         "code": "missing_scope",
         "message": f"A key cannot give what it lacks: this API key has no {lacking} scope.",
+        "request_id": response.headers["X-Request-ID"],
     }
     assert response.headers["X-Accepted-Scopes"] == lacking
     assert sorted(row.name for row in rows(AuthenticationKey)) == ["default", "manager"]
@@ -226,6 +228,7 @@ def test_revoke_of_a_prefix_not_of_your_username_is_404(client, api_key, make_ke
         "status": "failed",
         "code": "not_found",
         "message": "Your username has no key with this prefix.",
+        "request_id": response.headers["X-Request-ID"],
     }
     assert all(row.revoked_at is None for row in rows(AuthenticationKey))
     assert client.post("/api/records", json={"value1": "x"}, headers=signed(bob)).status_code == 201

@@ -77,8 +77,11 @@ def test_arrays_are_refused_where_bulk_is_not_offered(client, auth, rows, action
     for method, url in (("post", "/api/create"), ("patch", "/api/records/1"), ("post", "/api/keys")):
         response = getattr(client, method)(url, json=[{"value1": "x"}], headers=auth)
         assert response.status_code == 400, url
-        assert response.json == {"status": "failed", "message": "The request body must be a JSON object."}, (
-            url
-        )
+        assert response.json == {
+            "status": "failed",
+            "message": "The request body must be a JSON object.",
+            "code": "invalid_body",
+            "request_id": response.headers["X-Request-ID"],
+        }, url
     assert [(r.value1, r.version) for r in rows(Record)] == [("kept", 1)]
     assert [k.username for k in rows(AuthenticationKey)] == ["tester"]

@@ -362,6 +362,8 @@ def test_a_key_works_until_its_expiry_instant_and_not_at_it(client, rows, monkey
     assert response.json == {
         "status": "failed",
         "message": KEY_EXPIRED.format(when=stored.expires_at.isoformat(timespec="seconds")),
+        "code": "key_expired",
+        "request_id": response.headers["X-Request-ID"],
     }
     assert rows(Record) == []
 

@@ -132,6 +132,8 @@ def test_non_integer_number_is_400(client, sumit, method, url):
     assert response.json == {
         "status": "failed",
         "message": NOT_A_NUMBER,
+        "code": "invalid_id",
+        "request_id": response.headers["X-Request-ID"],
         "errors": {"id": ["Not a valid integer."]},
     }
 

@@ -32,7 +32,12 @@ def test_a_bulk_create_whose_history_fails_on_item_500_stores_nothing_and_keeps_
     headers = {**auth, "Idempotency-Key": "bulk-1"}
     response = client.post("/api/records", json=body, headers=headers)
     assert response.status_code == 409
-    assert response.json == {"status": "failed", "message": CONFLICT}
+    assert response.json == {
+        "status": "failed",
+        "message": CONFLICT,
+        "code": "conflict",
+        "request_id": response.headers["X-Request-ID"],
+    }
     assert rows(Record) == []
     assert rows(Change) == []
     assert rows(IdempotentRequest) == []
@@ -58,7 +63,12 @@ def test_a_version_changed_under_a_write_is_409_and_changes_nothing(app, client,
     monkeypatch.setattr(phoenix.resources.base, "stamp_modification", stamp_then_bump_version)
     response = client.patch("/api/records/1", json={"value1": "after"}, headers=auth)
     assert response.status_code == 409
-    assert response.json == {"status": "failed", "message": CONFLICT}
+    assert response.json == {
+        "status": "failed",
+        "message": CONFLICT,
+        "code": "conflict",
+        "request_id": response.headers["X-Request-ID"],
+    }
     assert [(r.value1, r.version) for r in rows(Record)] == [("before", 1)]
     assert [c.action for c in rows(Change)] == ["created"]
 
@@ -75,7 +85,12 @@ def test_a_conflict_is_logged_without_the_statements_parameters(app, client, aut
     with caplog.at_level(logging.WARNING, logger=app.logger.name):
         response = client.patch("/api/records/1", json={"value1": SECRET}, headers=auth)
     assert response.status_code == 409
-    assert response.json == {"status": "failed", "message": CONFLICT}
+    assert response.json == {
+        "status": "failed",
+        "message": CONFLICT,
+        "code": "conflict",
+        "request_id": response.headers["X-Request-ID"],
+    }
     [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Conflict on")]
     assert line.startswith("Conflict on PATCH /api/records/1: ")
     assert "null" in line.lower() or "NOT NULL" in line

@@ -62,6 +62,7 @@ class TestOwnerPolicy:
             "status": "failed",
             "code": "not_owner",
             "message": NOT_OWNER.format(what=what),
+            "request_id": response.headers["X-Request-ID"],
         }
         assert unchanged(rows)
 

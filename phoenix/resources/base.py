@@ -33,7 +33,7 @@ from phoenix.jsonio import envelope, success
 from phoenix.listing import BOUNDED_COST_DOCS, TOTAL_DOCS, Listing, link_header, list_page, next_link
 from phoenix.models import MAX_ID
 from phoenix.openapi import NULLABLE_TEXT, TEXT, Answer, Operation, Tag, array_of, header, schema
-from phoenix.permissions import require_owner, require_scope
+from phoenix.permissions import owned_feature, require_owner, require_scope
 from phoenix.ratelimits import use_quota
 from phoenix.schemas import HistorySchema, NeedsAValue, dumper, history_schema, row_dumper
 
@@ -241,6 +241,7 @@ def item_docs(collection, example, patch_example):
     singular, plural, docs = collection.singular, collection.plural, collection.docs
     one = Answer(f"The {singular}.", docs.envelope, headers={"ETag": ETAG})
     written = {200: one, 404: not_found(collection)}
+    owned = owned_feature(collection.write_scope)  # the owner policy's 403 beside the scope's
     return {
         "get": Operation(
             summary=f"Read a {singular}",
@@ -254,7 +255,7 @@ def item_docs(collection, example, patch_example):
             description="Every field is replaced: fields left out become null.",
             body=docs.input,
             example=example,
-            features=(WRITES_VERSION,),
+            features=(WRITES_VERSION, owned),
             answers=written,
         ),
         "patch": Operation(
@@ -263,14 +264,14 @@ def item_docs(collection, example, patch_example):
             description="Only the fields sent change; `null` clears a field.",
             body=docs.patch,
             example=patch_example,
-            features=(WRITES_VERSION,),
+            features=(WRITES_VERSION, owned),
             answers=written,
         ),
         "delete": Operation(
             summary=f"Remove a {singular}",
             tag=collection.tag,
             description=f"Its history stays: `GET /api/{plural}/{{id}}/history` still answers.",
-            features=(WRITES_VERSION,),
+            features=(WRITES_VERSION, owned),
             answers={
                 **written,
                 200: Answer(

@@ -118,6 +118,7 @@ class ChangeWithItemSchema(ChangeSchema):
         metadata={
             "description": "With include=item: the record or game as it is now (not as of this entry); "
             "null once it is removed.",
+            "optional": True,  # only with include=item (phoenix.openapi leaves it out of `required`)
             # The collection's own schemas, so that generators make no model of their own for it.
             "oneOf": [{"$ref": "#/components/schemas/Record"}, {"$ref": "#/components/schemas/Game"}],
         },
@@ -173,9 +174,10 @@ def feed_parameters():
 
 
 class FeedParameters:
-    """What read_parameters needs of a list: its parameters schema."""
+    """What read_parameters needs of a list: its parameters schema, and its filters (none)."""
 
     parameters = feed_parameters()
+    filters = {}
 
 
 def read_feed_parameters():

@@ -10,7 +10,7 @@ from phoenix.jsonio import MESSAGE, envelope, success
 from phoenix.listing import Listing, link_header, list_page, next_link
 from phoenix.models import Record
 from phoenix.openapi import TEXT, Answer, Operation, Tag, schema
-from phoenix.permissions import RECORDS_WRITE, require_owner, require_scope
+from phoenix.permissions import RECORDS_WRITE, owned_feature, require_owner, require_scope
 from phoenix.resources.base import (
     ID,
     apply_changes,
@@ -59,6 +59,7 @@ USERNAME = {
     "schema": KeyRequestSchema().fields["username"],
     "example": "sumit",
 }
+OWNED = owned_feature(RECORDS_WRITE)  # the owner policy's 403 beside the scope's
 NO_RECORD = error_answer("There is no record with that number.", RECORD_NOT_FOUND)
 BAD_NUMBER = error_answer("The record number is not a whole number.", NOT_A_NUMBER)
 BAD_NUMBER_OR_BODY = error_answer(
@@ -221,6 +222,7 @@ class ModifyRecord(Resource):
             tag=TAG,
             body=RECORDS.docs.patch,
             example=PATCH_EXAMPLE,
+            features=(OWNED,),
             answers={
                 200: Answer("The record as changed.", RECORD_INFO),
                 400: BAD_NUMBER_OR_BODY,
@@ -249,6 +251,7 @@ class RemoveRecord(Resource):
         "delete": Operation(
             summary="Remove a record (Project Phoenix)",
             tag=TAG,
+            features=(OWNED,),
             answers={
                 200: Answer("The record is gone.", MESSAGE, success(message=RECORD_REMOVED)),
                 400: BAD_NUMBER,
