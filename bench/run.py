@@ -67,6 +67,11 @@ YARDSTICK = [
 ]
 
 
+# The changes feed followed page after page (each wrk thread asks for the page after its last
+# next_cursor): measured at each size like the searches, for its flat cost (issue 11).
+FOLLOW_FEED = Case("GET /api/changes?limit=100 (following next_cursor)", "follow_changes.lua")
+
+
 def search_cases():
     """A search for each planted word (bench.database.SEARCH_WORDS), on each collection, in two orders."""
     cases = []
@@ -331,7 +336,7 @@ def main(argv=None):
             search_contenders = {
                 f"phoenix {rows:,}": (server, envs[rows]) for rows, server in phoenixes.items()
             }
-            for case in search_cases():
+            for case in [*search_cases(), FOLLOW_FEED]:
                 searches.append(
                     measure(case, search_contenders, max(2, seconds // 3), rounds, connections, threads)
                 )

@@ -64,7 +64,12 @@ def test_two_deletes_of_one_item_are_one_200_and_one_404(app, client, auth, rows
 
     first, second = race(app, holding, delete, delete)
     assert (first.status_code, second.status_code) == (200, 404)
-    assert second.json == {"status": "failed", "message": RECORD_NOT_FOUND}
+    assert second.json == {
+        "status": "failed",
+        "message": RECORD_NOT_FOUND,
+        "code": "not_found",
+        "request_id": second.headers["X-Request-ID"],
+    }
     assert rows(Record) == []
     assert [c.action for c in rows(Change)] == ["created", "removed"]
 
@@ -73,8 +78,8 @@ def test_two_legacy_modifies_of_one_record_both_apply_in_turn(app, client, auth,
     """Without /api/modify's row lock, the second would read version 1 while the first held it, and its
     UPDATE (checked against version 1) would fail with 409 after the first committed version 2."""
     client.post("/api/records", json={"value1": "x", "value2": 0}, headers=auth)
-    paused, holding = pause_first_call(phoenix.resources.legacy, "update_item")
-    monkeypatch.setattr(phoenix.resources.legacy, "update_item", paused)
+    paused, holding = pause_first_call(phoenix.resources.legacy, "apply_changes")
+    monkeypatch.setattr(phoenix.resources.legacy, "apply_changes", paused)
 
     first, second = race(
         app,

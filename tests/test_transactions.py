@@ -105,6 +105,9 @@ def sent_to_the_database(app):
     sent = []
 
     def note_statement(conn, cursor, statement, parameters, context, executemany):
+        # The timeouts ride in front of a transaction's first statement (database.timeout_prefix).
+        while statement.lstrip().upper().startswith("SET LOCAL "):
+            statement = statement.split(";", 1)[1]
         verb = statement.split()[0].upper()
         if verb != "BEGIN":  # sent on SQLite only (by database.sqlite_on_begin), a file, not a round trip
             sent.append(verb)
