@@ -96,8 +96,12 @@ BOUNDED_COST_DOCS = (
 # What a list request counts as against the reads limit (phoenix/ratelimits.py), in plain reads: the
 # bounded cost of the costliest requests still counts in proportion (DESIGN, "Bounded cost per request").
 ITEMS_PER_READ = 100  # a page of up to 100 items is one read; limit=500 is five
-SEARCH_READS = 5  # a substring search may read two windows, or take the trigram path
-COUNT_READS = 5  # count=exact reads up to COUNT_CAP index entries
+# A substring search reads up to FIRST_WINDOW + SEARCH_WINDOW index entries and their rows (or probes
+# the trigram index for up to RARE_MATCHES), and a count up to COUNT_CAP entries: some fifty pages by id
+# each. Weighed so, eight clients at the default reads limit (3000/minute each) cannot keep the database
+# busy with them: soak part (f) measures a plain read meanwhile.
+SEARCH_READS = 50
+COUNT_READS = 50
 SHORT_COUNT = (
     "count=exact needs {names} of at least 3 characters: a shorter substring has no index to count with."
 )

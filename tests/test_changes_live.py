@@ -12,8 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import defaultdict
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import sqlalchemy as sa
 from bench.servers import Gunicorn
 from phoenix.extensions import db
 from phoenix.models import Change
+from tests import live
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 WRITE_SECONDS = 8
@@ -31,18 +30,8 @@ GAME = {"name": "Doom", "platform": "PC", "publisher": "id", "genre": "Shooter",
 
 
 def call(base, method, path, key=None, body=None):
-    """(status, JSON body) of one request to the server."""
-    headers = {"api-key": key} if key else {}
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    """(status, JSON body) of one request; a long poll may take its whole wait."""
+    return live.call(base, method, path, key, body, timeout=60)
 
 
 @pytest.fixture

@@ -1,12 +1,9 @@
 """Keys over real sockets on real gunicorn: revoke racing rotate never leaves a working key; a revoke by
 prefix, an overlap's end and a missing scope are seen at once by another instance."""
 
-import json
 import os
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 
 import pytest
@@ -14,23 +11,9 @@ import sqlalchemy as sa
 
 from bench.servers import Gunicorn
 from phoenix.auth import KEY_REPLACED, REVOKED_KEY_REFUSED
+from tests.live import request_json as call
 
 RACES = 30
-
-
-def call(base, method, path, key=None, body=None):
-    """(status, headers, JSON body) of one request to a running instance."""
-    headers = {"api-key": key} if key else {}
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.headers, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers, json.loads(error.read())
 
 
 def server_env(db_url):

@@ -5,12 +5,9 @@ a gunicorn-served Phoenix whose DATABASE_URL points at it. Without pgbouncer ins
 unless PHOENIX_REQUIRE_PGBOUNCER=1 (CI), where they fail.
 """
 
-import json
 import os
 import subprocess
 import time
-import urllib.error
-import urllib.request
 
 import psycopg2
 import pytest
@@ -22,6 +19,7 @@ from bench.pgbouncer import PgBouncer, pgbouncer_binary
 from bench.servers import ROOT, VENV_BIN, Gunicorn
 from phoenix import create_app
 from phoenix.extensions import db
+from tests.live import request_json as call
 
 pytestmark = pytest.mark.postgresql_only
 
@@ -41,21 +39,6 @@ def pgbouncer(postgres_server_url):
 def libpq_url(url):
     """A SQLAlchemy URL as psycopg2 takes it."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def call(base, method, path, key=None, body=None):
-    """(status, headers, JSON body) of one request to a running instance."""
-    headers = {"api-key": key} if key else {}
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.headers, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers, json.loads(error.read())
 
 
 def served_through(bouncer, database_url, log_path, **env):

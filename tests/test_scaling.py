@@ -1,30 +1,13 @@
 """Two gunicorn instances on one PostgreSQL and one Redis behave as one Phoenix: one count, one key table."""
 
-import json
 import os
-import urllib.error
-import urllib.request
 import uuid
 
 import pytest
 
 from bench.servers import Gunicorn
 from phoenix.auth import KEY_REPLACED, REVOKED_KEY_REFUSED
-
-
-def call(base, method, path, key=None, body=None):
-    """(status, JSON body) of one request to a running instance."""
-    headers = {"api-key": key} if key else {}
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+from tests.live import call
 
 
 @pytest.fixture
