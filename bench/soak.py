@@ -96,6 +96,28 @@ def run_threads(target, count):
     return threads
 
 
+def while_disrupted(write, writers, disrupt, stop, seconds):
+    """Run write(n) in writers threads for seconds, calling disrupt() every 2 s meanwhile; then set stop
+    and wait for them all."""
+
+    def disrupting(_):
+        while not stop.wait(2):
+            disrupt()
+
+    threads = [*run_threads(write, writers), *run_threads(disrupting, 1)]
+    time.sleep(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join()
+
+
+def stored_records(engine, prefix):
+    """{value1: id} of the records a part wrote, their value1 starting with prefix-."""
+    with engine.connect() as connection:
+        query = sa.text("SELECT value1, id FROM record WHERE value1 LIKE :p")
+        return dict(connection.execute(query, {"p": prefix + "-%"}).all())
+
+
 def concurrent_increments(client, total, clients=8):
     """(a) The final value equals the number of accepted increments."""
     body = client.call("POST", "/api/records", {"value2": 0})[2]
@@ -151,23 +173,13 @@ def killed_workers(client, server, engine, seconds, writers=8):
                 break
 
     def kill():
-        while not stop.wait(2):
-            pids = server.worker_pids()
-            if pids:
-                os.kill(random.choice(pids), signal.SIGKILL)
-                kills[0] += 1
+        pids = server.worker_pids()
+        if pids:
+            os.kill(random.choice(pids), signal.SIGKILL)
+            kills[0] += 1
 
-    threads = [*run_threads(write, writers), *run_threads(lambda n: kill(), 1)]
-    time.sleep(seconds)
-    stop.set()
-    for thread in threads:
-        thread.join()
-    with engine.connect() as connection:
-        stored = dict(
-            connection.execute(
-                sa.text("SELECT value1, id FROM record WHERE value1 LIKE :p"), {"p": prefix + "-%"}
-            ).all()
-        )
+    while_disrupted(write, writers, kill, stop, seconds)
+    stored = stored_records(engine, prefix)
     lost = [token for token, id in answered.items() if stored.get(token) != id]
     unaccounted = [token for token in stored if token not in answered]
     ok = not errors and not lost and not unaccounted and kills[0] > 0 and answered
@@ -200,21 +212,11 @@ def rolling_restarts(client, server, engine, seconds, writers=8):
                 failures.append(status)
 
     def restart():
-        while not stop.wait(2):
-            server.process.send_signal(signal.SIGHUP)
-            restarts[0] += 1
+        server.process.send_signal(signal.SIGHUP)
+        restarts[0] += 1
 
-    threads = [*run_threads(write, writers), *run_threads(lambda n: restart(), 1)]
-    time.sleep(seconds)
-    stop.set()
-    for thread in threads:
-        thread.join()
-    with engine.connect() as connection:
-        stored = dict(
-            connection.execute(
-                sa.text("SELECT value1, id FROM record WHERE value1 LIKE :p"), {"p": prefix + "-%"}
-            ).all()
-        )
+    while_disrupted(write, writers, restart, stop, seconds)
+    stored = stored_records(engine, prefix)
     lost = [token for token, id in answered.items() if stored.get(token) != id]
     ok = not failures and not lost and len(stored) == len(answered) and restarts[0] > 0 and answered
     detail = (

@@ -85,6 +85,17 @@ def sqlite_url(tmp_path):
     return url
 
 
+def logging_server(sqlite_url, log_path, log_format, workers=1):
+    """A gunicorn serving Phoenix on sqlite_url, writing its log (LOG_FORMAT log_format) to log_path."""
+    env = {
+        "DATABASE_URL": sqlite_url,
+        "WEB_CONCURRENCY": str(workers),
+        "LOG_FORMAT": log_format,
+        "PHOENIX_RATELIMIT_ENABLED": "0",
+    }
+    return Gunicorn("wsgi:app", env=env, log_path=log_path)
+
+
 def call(base, method, path, body=None, headers=None):
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(
@@ -99,13 +110,8 @@ def call(base, method, path, body=None, headers=None):
 
 def test_gunicorn_access_lines_are_json_with_the_fields_and_no_secret(sqlite_url, tmp_path):
     log_path = tmp_path / "gunicorn.log"
-    env = {
-        "DATABASE_URL": sqlite_url,
-        "WEB_CONCURRENCY": "2",
-        "LOG_FORMAT": "json",
-        "PHOENIX_RATELIMIT_ENABLED": "0",
-    }
-    with Gunicorn("wsgi:app", env=env, log_path=log_path) as server:
+    server = logging_server(sqlite_url, log_path, "json", workers=2)
+    with server:
         status, body = call(server.url, "POST", "/api/keys", {"username": "audited"})
         assert status == 201
         key = body["api_key"]
@@ -137,13 +143,8 @@ def test_gunicorn_access_lines_are_json_with_the_fields_and_no_secret(sqlite_url
 
 def test_gunicorn_text_access_lines_stay_readable(sqlite_url, tmp_path):
     log_path = tmp_path / "gunicorn.log"
-    env = {
-        "DATABASE_URL": sqlite_url,
-        "WEB_CONCURRENCY": "1",
-        "LOG_FORMAT": "text",
-        "PHOENIX_RATELIMIT_ENABLED": "0",
-    }
-    with Gunicorn("wsgi:app", env=env, log_path=log_path) as server:
+    server = logging_server(sqlite_url, log_path, "text", workers=1)
+    with server:
         assert call(server.url, "GET", "/api/records")[0] == 200
     access = [line for line in log_path.read_text().splitlines() if '"GET /api/records HTTP/1.1" 200' in line]
     assert len(access) == 1
@@ -170,15 +171,10 @@ def test_control_characters_are_escaped_in_json_lines(db_url):
 
 def test_a_basic_username_cannot_forge_a_gunicorn_access_line(sqlite_url, tmp_path):
     log_path = tmp_path / "gunicorn.log"
-    env = {
-        "DATABASE_URL": sqlite_url,
-        "WEB_CONCURRENCY": "1",
-        "LOG_FORMAT": "text",
-        "PHOENIX_RATELIMIT_ENABLED": "0",
-    }
+    server = logging_server(sqlite_url, log_path, "text", workers=1)
     forged = '\nFORGED 10.0.0.1 - - "GET /admin HTTP/1.1" 200 0'
     credentials = base64.b64encode(f"evil{forged}:secret".encode()).decode()
-    with Gunicorn("wsgi:app", env=env, log_path=log_path) as server:
+    with server:
         status, _ = call(
             server.url, "GET", "/api/records?limit=1", headers={"Authorization": f"Basic {credentials}"}
         )
