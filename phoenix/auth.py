@@ -18,7 +18,7 @@ from flask import current_app, g, request
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from phoenix.database import connection
+from phoenix.database import Prepared
 from phoenix.errors import ApiError, error_answer
 from phoenix.extensions import db
 from phoenix.models import AuthenticationKey, key_state, utcnow
@@ -42,8 +42,8 @@ MAX_KEY_LENGTH = 200
 KEY_FORMAT = re.compile(r"(phx_[0-9a-f]{16})_([0-9A-Za-z]{43})")
 SECRET_ALPHABET = string.ascii_letters + string.digits
 SECRET_LENGTH = 43  # 43 characters of 62: 256 bits
-KEY_BY_PREFIX = select(*AuthenticationKey.__table__.columns).where(
-    AuthenticationKey.prefix == bindparam("prefix")
+KEY_BY_PREFIX = Prepared(
+    select(*AuthenticationKey.__table__.columns).where(AuthenticationKey.prefix == bindparam("prefix"))
 )
 # last_used_at is written at most this often per key, so that a busy key does not cost a write a request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -257,11 +257,11 @@ def find_key(token):
     else:
         secret_digest = digest(token)
         prefix = legacy_prefix(secret_digest)
-    # Core, not the ORM: this runs on every signed request, and a plain row is all it needs.
-    row = connection().execute(KEY_BY_PREFIX, {"prefix": prefix}).first()
+    # Prepared, not the ORM: this runs on every signed request, and a plain row is all it needs.
+    row = KEY_BY_PREFIX.first({"prefix": prefix})
     if row is None or not hmac.compare_digest(row.secret_hash, secret_digest):
         return None
-    return SimpleNamespace(**row._mapping)
+    return SimpleNamespace(**row._asdict())
 
 
 def request_key():

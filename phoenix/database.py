@@ -18,11 +18,12 @@ statement>" in one message instead: no extra round trip, and nothing outlives th
 """
 
 import time
+from collections import namedtuple
 from functools import wraps
 
 from flask import g, has_request_context, request
 from sqlalchemy import event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 
 from phoenix.extensions import db
 
@@ -92,6 +93,108 @@ DRIVER_AUTOCOMMIT = {"postgresql": psycopg2_autocommit, "sqlite": sqlite_autocom
 def connection():
     """The connection for a request's statements: an autocommit view's own, else the ORM session's."""
     return g.get("autocommit_connection") or db.session.connection()
+
+
+class Prepared:
+    """A SELECT made once and run on every request (an item by id, a list's first page, a feed page, a key
+    by prefix): rows(parameters) runs it on the request's connection().
+
+    On PostgreSQL it skips Core's execution machinery (its cache lookup, execution context and result
+    objects), which costs more CPU than the rest of a read's own work: some 80 us a statement, measured by
+    python -m bench.profile. Its SQL is compiled once; the driver's cursor runs it, after the same
+    before_cursor_execute listeners as Core's (the timeouts' SET LOCAL, and whatever a test listens
+    with); each column goes through its type's result processor, as Core's would, and a row is a named
+    tuple (by position, or by column name). A driver error is raised as SQLAlchemy's (a disconnect
+    invalidates the connection), so the error path answers it as it answers Core's. On SQLite, whose
+    values need more of SQLAlchemy's conversions, and for a statement with anything else to process (a
+    bind processor, a parameter rendered at execution), rows() is Core's .all().
+    """
+
+    def __init__(self, statement):
+        self.statement = statement
+        self.plans = {}  # dialect -> DriverPlan, or None: through Core
+
+    def rows(self, parameters):
+        conn = connection()
+        dialect = conn.dialect
+        if dialect not in self.plans:
+            self.plans[dialect] = DriverPlan.of(self.statement, dialect)
+        plan = self.plans[dialect]
+        if plan is None:
+            return conn.execute(self.statement, parameters).all()
+        return plan.rows(conn, parameters)
+
+    def first(self, parameters):
+        """The first row, or None."""
+        rows = self.rows(parameters)
+        return rows[0] if rows else None
+
+
+class DriverPlan:
+    """How Prepared runs a statement on the driver's cursor: its SQL, its Row type, its columns' result
+    processors (known after the first run, from the cursor's description, as Core finds them)."""
+
+    def __init__(self, sql, columns, dialect, fixed):
+        self.sql, self.columns, self.dialect = sql, columns, dialect
+        self.fixed = fixed  # the values the statement itself binds (a literal in a WHERE), by name
+        # rename: a label such as _key0 is no valid field name; it stays readable by position.
+        self.row_type = namedtuple("Row", [column.key for column in columns], rename=True)
+        self.processors = None
+
+    @classmethod
+    def of(cls, statement, dialect):
+        """The plan of statement on dialect, or None when it must go through Core."""
+        if dialect.name != "postgresql":
+            return None
+        compiled = statement.compile(dialect=dialect)
+        binds_processed = any(
+            bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in compiled.binds.values()
+        )
+        if compiled.positional or binds_processed or "POSTCOMPILE" in compiled.string:
+            return None
+        fixed = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
+        return cls(compiled.string, list(statement.selected_columns), dialect, fixed)
+
+    def rows(self, conn, parameters):
+        sql, driver = self.sql, conn.connection.dbapi_connection
+        if self.fixed:
+            parameters = {**self.fixed, **parameters}
+        cursor = driver.cursor()
+        try:
+            for listener in conn.dispatch.before_cursor_execute:  # as Core calls them (no context)
+                sql, parameters = listener(conn, cursor, sql, parameters, None, False)
+            cursor.execute(sql, parameters)
+            fetched = cursor.fetchall()
+            if self.processors is None:
+                self.processors = self.result_processors(cursor.description)
+        except self.dialect.loaded_dbapi.Error as error:
+            invalidated = self.dialect.is_disconnect(error, driver, cursor)
+            if invalidated:
+                conn.invalidate(error)
+            raise DBAPIError.instance(
+                sql, parameters, error, self.dialect.loaded_dbapi.Error, invalidated, self.dialect
+            ) from error
+        finally:
+            cursor.close()
+        make = self.row_type._make
+        if not self.processors:
+            return [make(row) for row in fetched]
+        rows = []
+        for row in fetched:
+            values = list(row)
+            for position, process in self.processors:
+                values[position] = process(values[position])
+            rows.append(make(values))
+        return rows
+
+    def result_processors(self, description):
+        """[(position, processor)] for the columns whose type converts what the driver gives."""
+        found = []
+        for position, (column, described) in enumerate(zip(self.columns, description, strict=True)):
+            processor = column.type.dialect_impl(self.dialect).result_processor(self.dialect, described[1])
+            if processor is not None:
+                found.append((position, processor))
+        return found
 
 
 def ping_idle_connections(engine):

@@ -47,7 +47,7 @@ from sqlalchemy import (
     tuple_,
 )
 
-from phoenix.database import connection
+from phoenix.database import Prepared, connection
 from phoenix.errors import ApiError, and_more, at_most
 from phoenix.models import UTCDateTime, folded, nulls_last, plain
 from phoenix.schemas import Text
@@ -529,7 +529,7 @@ def list_page(listing, args=None, where=()):
     if query.searches:
         rows, resume_after = searched_rows(query)
     else:
-        rows, resume_after = connection().execute(query.rows, query.parameters).all(), None
+        rows, resume_after = query.fetch_rows(), None
     if len(rows) > query.limit:
         rows = rows[: query.limit]
         resume_after = rows[-1][len(listing.columns) :]
@@ -594,7 +594,7 @@ class PageQuery:
         self.sort = params.get("sort") or (("id", False),)
         self.limit = params.get("limit", listing.default_limit)
         self.parameters = {"page_size": self.limit + 1}
-        keys, rows = ordered_select(listing, self.sort)
+        keys, rows, self.first_rows = ordered_select(listing, self.sort)
         given = {name: spec for name, spec in listing.filters.items() if name in params}
         conditions = [
             *where,
@@ -607,11 +607,17 @@ class PageQuery:
         ]
         self.trigram_usable = any(len(value) >= TRIGRAM for _, value in self.searches)
         matching = [*conditions, *(substring_condition(column, value) for column, value in self.searches)]
-        # Without conditions, the cached statement itself runs: SQLAlchemy keeps its cache key.
+        # Without conditions (a first page, unfiltered), the prepared statement runs (fetch_rows).
         self.rows = rows.where(*matching) if matching else rows
         self.matching, self.table = matching, listing.model.__table__
         if self.searches:
             self.probes(keys, rows, conditions)
+
+    def fetch_rows(self):
+        """The page's rows (one more than the limit), as `rows` selects them."""
+        if self.rows is self.first_rows.statement:
+            return self.first_rows.rows(self.parameters)
+        return connection().execute(self.rows, self.parameters).all()
 
     @property
     def total(self):
@@ -650,12 +656,13 @@ class PageQuery:
 
 @lru_cache(maxsize=256)
 def ordered_select(listing, sort):
-    """(keys, SELECT of the columns and sort keys ORDER BY them LIMIT :page_size) for a list and sort:
-    made once, reused."""
+    """(keys, SELECT of the columns and sort keys ORDER BY them LIMIT :page_size, that SELECT prepared) for
+    a list and sort: made once, reused."""
     keys = order_keys(listing, sort)
     rows = select(*listing.columns, *(key.label(f"_key{i}") for i, (key, _) in enumerate(keys)))
     order = [key.desc() if descending else key.asc() for key, descending in keys]
-    return keys, rows.order_by(*order).limit(bindparam("page_size", type_=Integer))
+    rows = rows.order_by(*order).limit(bindparam("page_size", type_=Integer))
+    return keys, rows, Prepared(rows)
 
 
 def next_link(next_cursor, endpoint, **values):

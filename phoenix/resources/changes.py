@@ -53,7 +53,7 @@ from flask_restful import Resource
 from marshmallow import fields, validate
 from sqlalchemy import BigInteger, Integer, bindparam, literal_column, select, tuple_
 
-from phoenix.database import autocommit, connection
+from phoenix.database import Prepared, autocommit, connection
 from phoenix.errors import ApiError
 from phoenix.jsonio import envelope, success
 from phoenix.listing import (
@@ -217,7 +217,7 @@ def statement_for(dialect, collection):
     """page_statement, made once for each database kind and collection filter."""
     key = (dialect, collection)
     if key not in STATEMENTS:
-        STATEMENTS[key] = page_statement(dialect, collection)
+        STATEMENTS[key] = Prepared(page_statement(dialect, collection))
     return STATEMENTS[key]
 
 
@@ -227,7 +227,7 @@ def fetch(position, limit, collection, include_item):
     include_item, each entry's item as it is now."""
     conn = connection()
     statement = statement_for(conn.dialect.name, collection)
-    rows = conn.execute(statement, {"xid": position[0], "id": position[1], "page_size": limit}).all()
+    rows = statement.rows({"xid": position[0], "id": position[1], "page_size": limit})
     items = current_items(rows) if include_item else None
     return rows, items
 
