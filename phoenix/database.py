@@ -96,33 +96,41 @@ def connection():
 
 
 class Prepared:
-    """A SELECT made once and run on every request (an item by id, a list's first page, a feed page, a key
-    by prefix): rows(parameters) runs it on the request's connection().
+    """A statement made once and run on every request (an item by id, a list's first page, a feed page, a
+    key by prefix, a create's INSERTs): rows(parameters) runs it on the request's connection().
 
     On PostgreSQL it skips Core's execution machinery (its cache lookup, execution context and result
     objects), which costs more CPU than the rest of a read's own work: some 80 us a statement, measured by
-    python -m bench.profile. Its SQL is compiled once; the driver's cursor runs it, after the same
-    before_cursor_execute listeners as Core's (the timeouts' SET LOCAL, and whatever a test listens
-    with); each column goes through its type's result processor, as Core's would, and a row is a named
-    tuple (by position, or by column name). A driver error is raised as SQLAlchemy's (a disconnect
-    invalidates the connection), so the error path answers it as it answers Core's. On SQLite, whose
-    values need more of SQLAlchemy's conversions, and for a statement with anything else to process (a
-    bind processor, a parameter rendered at execution), rows() is Core's .all().
+    python -m bench.profile. Its SQL is compiled once (for an INSERT, once for each set of columns
+    given); the driver's cursor runs it, after the same before_cursor_execute listeners as Core's (the
+    timeouts' SET LOCAL, and whatever a test listens with). Parameters and columns go through their
+    types' bind and result processors, as Core's would, and a row is a named tuple (by position, or by
+    column name). A driver error is raised as SQLAlchemy's (a disconnect invalidates the connection), so
+    the error path answers it as it answers Core's. On SQLite, whose values need more of SQLAlchemy's
+    conversions, for several rows of parameters at once (executemany), and for a statement with a
+    parameter rendered at execution, rows() is Core's.
     """
 
     def __init__(self, statement):
         self.statement = statement
-        self.plans = {}  # dialect -> DriverPlan, or None: through Core
+        self.is_dml = statement.is_dml
+        self.plans = {}  # (dialect, the columns an INSERT is given) -> DriverPlan, or None: through Core
 
     def rows(self, parameters):
+        """The rows that the statement selects or returns ([] if none), run with parameters (a dict; a
+        list of them for several rows)."""
         conn = connection()
-        dialect = conn.dialect
-        if dialect not in self.plans:
-            self.plans[dialect] = DriverPlan.of(self.statement, dialect)
-        plan = self.plans[dialect]
-        if plan is None:
-            return conn.execute(self.statement, parameters).all()
-        return plan.rows(conn, parameters)
+        if isinstance(parameters, list) and len(parameters) == 1:
+            parameters = parameters[0]
+        if isinstance(parameters, dict):
+            key = (conn.dialect, tuple(parameters) if self.is_dml else None)
+            if key not in self.plans:
+                self.plans[key] = DriverPlan.of(self.statement, conn.dialect, key[1])
+            plan = self.plans[key]
+            if plan is not None:
+                return plan.rows(conn, parameters)
+        result = conn.execute(self.statement, parameters)
+        return result.all() if result.returns_rows else []
 
     def first(self, parameters):
         """The first row, or None."""
@@ -131,41 +139,52 @@ class Prepared:
 
 
 class DriverPlan:
-    """How Prepared runs a statement on the driver's cursor: its SQL, its Row type, its columns' result
-    processors (known after the first run, from the cursor's description, as Core finds them)."""
+    """How Prepared runs a statement on the driver's cursor: its SQL, its Row type, the processors of its
+    parameters and of its columns (these known after the first run, from the cursor's description, as
+    Core finds them)."""
 
-    def __init__(self, sql, columns, dialect, fixed):
-        self.sql, self.columns, self.dialect = sql, columns, dialect
-        self.fixed = fixed  # the values the statement itself binds (a literal in a WHERE), by name
+    def __init__(self, compiled, dialect):
+        self.sql, self.dialect = compiled.string, dialect
+        self.columns = list(compiled.statement.exported_columns)
         # rename: a label such as _key0 is no valid field name; it stays readable by position.
-        self.row_type = namedtuple("Row", [column.key for column in columns], rename=True)
+        self.row_type = namedtuple("Row", [column.key for column in self.columns], rename=True)
+        # The values the statement binds itself (a literal in a WHERE), and the parameters to convert.
+        self.fixed = {
+            name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required
+        }
+        self.converted = [
+            (name, processor)
+            for name, bind in compiled.binds.items()
+            if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        ]
         self.processors = None
 
     @classmethod
-    def of(cls, statement, dialect):
-        """The plan of statement on dialect, or None when it must go through Core."""
+    def of(cls, statement, dialect, column_keys):
+        """The plan of statement on dialect (an INSERT given column_keys), or None to go through Core."""
         if dialect.name != "postgresql":
             return None
-        compiled = statement.compile(dialect=dialect)
-        binds_processed = any(
-            bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in compiled.binds.values()
-        )
-        if compiled.positional or binds_processed or "POSTCOMPILE" in compiled.string:
+        compiled = statement.compile(dialect=dialect, column_keys=column_keys)
+        if compiled.positional or "POSTCOMPILE" in compiled.string:
             return None
-        fixed = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
-        return cls(compiled.string, list(statement.selected_columns), dialect, fixed)
+        if column_keys is not None and not set(compiled.binds) <= set(column_keys):
+            return None  # an INSERT whose Python-side column defaults Core fills in
+        return cls(compiled, dialect)
 
     def rows(self, conn, parameters):
         sql, driver = self.sql, conn.connection.dbapi_connection
-        if self.fixed:
+        if self.fixed or self.converted:
             parameters = {**self.fixed, **parameters}
+            for name, convert in self.converted:
+                if name in parameters:
+                    parameters[name] = convert(parameters[name])
         cursor = driver.cursor()
         try:
             for listener in conn.dispatch.before_cursor_execute:  # as Core calls them (no context)
                 sql, parameters = listener(conn, cursor, sql, parameters, None, False)
             cursor.execute(sql, parameters)
-            fetched = cursor.fetchall()
-            if self.processors is None:
+            fetched = cursor.fetchall() if cursor.description else []
+            if self.processors is None and cursor.description:
                 self.processors = self.result_processors(cursor.description)
         except self.dialect.loaded_dbapi.Error as error:
             invalidated = self.dialect.is_disconnect(error, driver, cursor)
@@ -189,6 +208,8 @@ class DriverPlan:
 
     def result_processors(self, description):
         """[(position, processor)] for the columns whose type converts what the driver gives."""
+        if len(description) != len(self.columns):  # an implicit RETURNING: the statement wants .inline()
+            raise RuntimeError(f"Prepared: {len(description)} columns came back from {self.sql!r}")
         found = []
         for position, (column, described) in enumerate(zip(self.columns, description, strict=True)):
             processor = column.type.dialect_impl(self.dialect).result_processor(self.dialect, described[1])

@@ -3,14 +3,15 @@
 from flask import g
 from sqlalchemy import insert, text
 
-from phoenix.database import connection
+from phoenix.database import Prepared
 from phoenix.listing import Listing
 from phoenix.models import Change, utcnow
 from phoenix.schemas import game_schema, record_schema
 
 # An item's history pages like the lists do (by id, which follows its versions), limit and cursor only.
 HISTORY = Listing(name="history", model=Change, countable=False)
-INSERT_ENTRIES = insert(Change.__table__)
+# inline: no id RETURNING for the entries (PostgreSQL's implicit returning): nothing reads them back.
+INSERT_ENTRIES = Prepared(insert(Change.__table__).inline())
 
 
 def history_of(collection, item_id):
@@ -41,7 +42,7 @@ def entry(collection, item, action, before, after, version, changed_at):
 
 def record_changes(entries):
     """Write history entries, on the connection (and in the transaction) of the change they tell of."""
-    connection().execute(INSERT_ENTRIES, entries)
+    INSERT_ENTRIES.rows(entries)
 
 
 def record_creations(collection, items):

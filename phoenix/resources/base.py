@@ -24,7 +24,7 @@ from phoenix.concurrency import (
     not_modified,
     require_current_version,
 )
-from phoenix.database import Prepared, autocommit, connection, write_transaction
+from phoenix.database import Prepared, autocommit, write_transaction
 from phoenix.errors import INVALID_ID, NOT_JSON, ApiError, error_answer
 from phoenix.extensions import db
 from phoenix.history import HISTORY, history_of, record_change, record_creations, record_removal, snapshot
@@ -77,9 +77,9 @@ class Collection:
 
     @cached_property
     def insert(self):
-        """INSERT items, RETURNING their rows as stored, in the order given."""
+        """INSERT items, RETURNING their rows as stored, in the order given (prepared: every create)."""
         table = self.model.__table__
-        return insert(table).returning(*table.columns, sort_by_parameter_order=True)
+        return Prepared(insert(table).returning(*table.columns, sort_by_parameter_order=True))
 
     @cached_property
     def by_id(self):
@@ -399,7 +399,7 @@ def create_items(collection, data, many=False):
         )
         stamp_modification(item, created=True)
         items.append(vars(item))
-    rows = connection().execute(collection.insert, items).all()
+    rows = collection.insert.rows(items)
     record_creations(collection, rows)
     return rows
 
