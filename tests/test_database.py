@@ -1,14 +1,21 @@
 """How requests use connections: reads outside transactions, and stale connections replaced unseen."""
 
 import importlib.metadata
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
 
 from phoenix import database
+from phoenix.auth import KEY_BY_PREFIX
 from phoenix.database import autocommit, connection
 from phoenix.extensions import db
-from phoenix.schemas import record_schema
+from phoenix.listing import ordered_select
+from phoenix.models import Change, Record
+from phoenix.resources.changes import statement_for
+from phoenix.resources.games import GAMES
+from phoenix.resources.records import RECORDS
+from phoenix.schemas import iso_timestamp, record_schema
 
 
 @pytest.mark.postgresql_only
@@ -59,3 +66,85 @@ def test_schemas_load_without_reading_package_metadata(monkeypatch):
     monkeypatch.setattr(importlib.metadata, "version", forbidden)
     assert record_schema.load({"value1": "x"}) == {"value1": "x"}
     assert record_schema.validate({"value1": 3}) == {"value1": ["Not a valid string."]}
+
+
+# --- prepared statements (database.Prepared): Core's rows, Core's errors --------------------------------
+
+
+def prepared_cases(dialect_name):
+    """(Prepared, parameters) for each prepared statement a request runs."""
+    return [
+        (RECORDS.by_id, {"id": 1}),
+        (GAMES.by_id, {"id": 1}),
+        (ordered_select(RECORDS.listing, (("id", False),))[2], {"page_size": 3}),
+        (ordered_select(GAMES.listing, (("year", True),))[2], {"page_size": 3}),
+        (statement_for(dialect_name, None), {"xid": 0, "id": 0, "page_size": 10}),
+        (statement_for(dialect_name, "games"), {"xid": 0, "id": 0, "page_size": 10}),
+        (KEY_BY_PREFIX, {"prefix": "phx_missing"}),
+    ]
+
+
+def test_prepared_statements_give_cores_rows(app, client, auth, actions):
+    """Each prepared SELECT's rows (by position and by column name) are those Core gives for it."""
+    actions.create_record({"timestamp": 1.5, "value1": "x", "value2": 2.0, "value3": True})
+    actions.create_game()
+    with app.test_request_context():
+
+        @autocommit
+        def compare():
+            for prepared, parameters in prepared_cases(connection().dialect.name):
+                core = connection().execute(prepared.statement, parameters).all()
+                fast = prepared.rows(parameters)
+                assert [tuple(row) for row in fast] == [tuple(row) for row in core]
+                for fast_row, core_row in zip(fast, core, strict=True):
+                    for name, value in core_row._asdict().items():
+                        if not name.startswith("_"):  # a sort key's label is read by position
+                            assert getattr(fast_row, name) == value
+                            assert type(getattr(fast_row, name)) is type(value)
+            return True
+
+        assert compare()
+
+
+def test_a_prepared_create_stores_what_core_would(app, client, auth, rows):
+    """The create's INSERTs (prepared on PostgreSQL): the row and its history entry as stored."""
+    body = {"timestamp": 1.5, "value1": "x", "value2": 2.0, "value3": False}
+    response = client.post("/api/records", json=body, headers=auth)
+    assert response.status_code == 201
+    (stored,) = rows(Record)
+    assert {name: getattr(stored, name) for name in body} == body
+    assert response.json["record"]["creationdate"] == iso_timestamp(stored.creationdate)
+    (entry,) = rows(Change)
+    assert entry.changes == {name: [None, value] for name, value in body.items()}
+    assert entry.changed_at == stored.creationdate
+
+
+@pytest.mark.postgresql_only
+def test_a_prepared_read_on_a_lost_connection_is_a_503_and_the_next_read_works(app, client):
+    """A server gone under a prepared read: the driver's error is SQLAlchemy's (503, not 500), and the
+    connection is dropped from the pool, so the next request gets a fresh one."""
+    assert client.get("/api/records/1").status_code == 404
+    with app.app_context():
+        pid = db.session.connection().connection.dbapi_connection.get_backend_pid()
+        db.session.remove()
+    admin = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    with admin.connect() as connection:
+        assert connection.execute(sa.select(sa.func.pg_terminate_backend(pid))).scalar_one()
+    admin.dispose()
+    response = client.get("/api/records/1")  # within IDLE_PING_SECONDS: no ping first
+    assert response.status_code == 503
+    assert response.json["code"] == "database_unavailable"
+    assert client.get("/api/records/1").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2026, 11, 22, 1, 2, 3, 456789, tzinfo=UTC),
+        datetime(2026, 11, 22, 1, 2, 3, tzinfo=UTC),  # no fraction: still six digits
+        datetime(2026, 11, 22, 1, 2, 3, 5, tzinfo=timezone(timedelta(hours=-5))),
+        datetime(1, 1, 1, tzinfo=UTC),
+    ],
+)
+def test_iso_timestamp_is_isoformat_with_microseconds(value):
+    assert iso_timestamp(value) == value.isoformat(timespec="microseconds")
