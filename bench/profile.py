@@ -80,7 +80,7 @@ def main(argv=None):
     py_spy = None if args.cpu_only else py_spy_path()
     rows = int(os.environ.get("BENCH_ROWS") or 1000)
     url = database.sized(database.bench_url(), rows)
-    if not database.seeded(url, rows):
+    if not database.reusable(url, rows):
         database.recreate(url)
         database.grow_to(url, rows)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -289,7 +289,7 @@ def main(argv=None):
     shared = {"WEB_CONCURRENCY": workers}
     urls = {rows: database.sized(url, rows) for rows in sizes}
     for rows, sized_url in urls.items():
-        if os.environ.get("BENCH_KEEP_DATABASE") == "1" and database.seeded(sized_url, rows):
+        if os.environ.get("BENCH_KEEP_DATABASE") == "1" and database.reusable(sized_url, rows):
             print(f"bench: reusing {sized_url}, seeded with {rows:,} rows", flush=True)
             continue
         database.recreate(sized_url)

@@ -356,6 +356,11 @@ class KeySchema(BaseSchema):
     grace_until = UTCTimestamp(dump_only=True, allow_none=True)
 
 
+class StoredChanges(fields.Dict):
+    """A history entry's changes, as the database stores them: already JSON ({field: [old, new]}), so the
+    fast dump passes them as they are (marshmallow's Dict took 8 us an entry, 0.8 ms a feed page)."""
+
+
 class HistorySchema(ma.Schema):
     """One entry of an item's history, as clients read it (the validators describe it for the spec)."""
 
@@ -372,7 +377,7 @@ class HistorySchema(ma.Schema):
     )
     changed_at = UTCTimestamp(dump_only=True)
     # Each field that changed: [old value, new value].
-    changes = fields.Dict(
+    changes = StoredChanges(
         keys=fields.String(),
         values=fields.List(fields.Raw(allow_none=True), validate=validate.Length(equal=2)),
         dump_only=True,
@@ -451,7 +456,7 @@ def serialize_value(field, name, value):
 
 
 # Fields whose dump of a database value is that value (the driver gives the right Python type).
-PASS_THROUGH = {fields.Integer, fields.String, JSONInteger, JSONBoolean, Text}
+PASS_THROUGH = {fields.Integer, fields.String, JSONInteger, JSONBoolean, Text, StoredChanges}
 
 record_schema = RecordSchema()
 game_schema = GameSchema()

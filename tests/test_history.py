@@ -4,6 +4,7 @@ import pytest
 
 from phoenix.models import Change, Record
 from phoenix.resources import base
+from phoenix.schemas import HistorySchema, dumper
 
 GAME = {"name": "Doom", "platform": "PC", "publisher": "id", "genre": "Shooter", "year": 1993}
 
@@ -115,3 +116,13 @@ def test_bad_history_requests_are_400(client, auth, url):
     response = client.get(url)
     assert response.status_code == 400
     assert response.json["status"] == "failed"
+
+
+def test_the_fast_dump_of_an_entry_is_the_schema_dump(client, auth, rows):
+    """The changes of an entry pass through the fast dump as stored (StoredChanges): as marshmallow's
+    own dump of the schema writes them."""
+    client.post("/api/records", json={"value1": "Hello", "value2": 2.5, "value3": None}, headers=auth)
+    client.patch("/api/records/1", json={"value1": "Bye", "value3": False}, headers=auth)
+    schema = HistorySchema()
+    for entry in rows(Change):
+        assert dumper(schema)(entry) == schema.dump(entry)
