@@ -172,14 +172,19 @@ def contains(column):
                 "`%` and `_` are plain characters."
             ),
         ),
-        lambda value: substring_condition(column, value),
+        lambda value: substring_condition(column, substring_pattern(value)),
         substring_of=column,
     )
 
 
-def substring_condition(column, value):
-    """column contains value, whatever the case; LIKE's wildcards in value are plain characters."""
-    return column.ilike(f"%{escape_like(value)}%", escape="\\")
+def substring_pattern(value):
+    """The ILIKE pattern of "contains value": LIKE's wildcards in value are plain characters."""
+    return f"%{escape_like(value)}%"
+
+
+def substring_condition(column, pattern):
+    """column matches pattern (substring_pattern's, or a parameter bound to one), whatever the case."""
+    return column.ilike(pattern, escape="\\")
 
 
 def bounds(name, column):
@@ -529,7 +534,7 @@ def list_page(listing, args=None, where=()):
     if query.searches:
         rows, resume_after = searched_rows(query)
     else:
-        rows, resume_after = query.fetch_rows(), None
+        rows, resume_after = query.run("rows", query.parameters), None
     if len(rows) > query.limit:
         rows = rows[: query.limit]
         resume_after = rows[-1][len(listing.columns) :]
@@ -566,22 +571,22 @@ def is_rare(query):
     substring has a trigram: a shorter one would be counted by reading the whole table)."""
     return (
         query.trigram_usable
-        and connection().execute(query.rare, {"rare": RARE_MATCHES}).scalar_one() < RARE_MATCHES
+        and query.run("rare", {**query.parameters, "rare": RARE_MATCHES})[0][0] < RARE_MATCHES
     )
 
 
 def trigram_rows(query):
     """The page's rows, all matches found through the trigram index and sorted: for a rare substring."""
-    return connection().execute(query.rows, query.parameters).all()
+    return query.run("rows", query.parameters)
 
 
 def in_window(query, size):
     """(the matches among the next size rows, None) when they fill the page or no row is left after
     them; else (those matches, the sort keys of the window's last row)."""
-    rows = connection().execute(query.in_window, {**query.parameters, "window_size": size}).all()
+    rows = query.run("in_window", {**query.parameters, "window_size": size})
     if len(rows) > query.limit:
         return rows, None
-    window_end = connection().execute(query.window_end, {"window_end": size - 1}).first()
+    window_end = next(iter(query.run("window_end", {"window_end": size - 1})), None)
     return rows, None if window_end is None else tuple(window_end)
 
 
@@ -594,7 +599,7 @@ class PageQuery:
         self.sort = params.get("sort") or (("id", False),)
         self.limit = params.get("limit", listing.default_limit)
         self.parameters = {"page_size": self.limit + 1}
-        keys, rows, self.first_rows = ordered_select(listing, self.sort)
+        keys, rows, first_page = ordered_select(listing, self.sort)
         given = {name: spec for name, spec in listing.filters.items() if name in params}
         conditions = [
             *where,
@@ -606,18 +611,36 @@ class PageQuery:
             (spec.substring_of, params[name]) for name, spec in given.items() if spec.substring_of
         ]
         self.trigram_usable = any(len(value) >= TRIGRAM for _, value in self.searches)
-        matching = [*conditions, *(substring_condition(column, value) for column, value in self.searches)]
-        # Without conditions (a first page, unfiltered), the prepared statement runs (fetch_rows).
-        self.rows = rows.where(*matching) if matching else rows
-        self.matching, self.table = matching, listing.model.__table__
-        if self.searches:
-            self.probes(keys, rows, conditions)
+        searched = tuple(column for column, _ in self.searches)
+        patterns = {f"search_{i}": substring_pattern(value) for i, (_, value) in enumerate(self.searches)}
+        matches = [
+            substring_condition(column, pattern)
+            for column, pattern in zip(searched, patterns.values(), strict=True)
+        ]
+        self.matching, self.table = [*conditions, *matches], listing.model.__table__
+        # The commonest pages run statements made once for their shape, prepared (database.Prepared): a
+        # first page, and a search with no other condition, whose terms are parameters.
+        self.prepared = {}
+        if not self.matching:
+            self.rows, self.prepared["rows"] = first_page.statement, first_page
+        elif searched and not conditions:
+            self.parameters.update(patterns)
+            self.prepared = search_statements(listing, self.sort, searched)
+            for name, prepared in self.prepared.items():
+                setattr(self, name, prepared.statement)
+        else:
+            self.rows = rows.where(*self.matching)
+            if searched:
+                probing = probes(keys, rows, self.table, conditions, searched, list(patterns.values()))
+                self.in_window, self.window_end, self.rare = probing
 
-    def fetch_rows(self):
-        """The page's rows (one more than the limit), as `rows` selects them."""
-        if self.rows is self.first_rows.statement:
-            return self.first_rows.rows(self.parameters)
-        return connection().execute(self.rows, self.parameters).all()
+    def run(self, name, parameters):
+        """The rows of one of the page's statements (rows; in_window, window_end, rare for a search):
+        prepared when made once for the page's shape, else through Core."""
+        prepared = self.prepared.get(name)
+        if prepared is not None:
+            return prepared.rows(parameters)
+        return connection().execute(getattr(self, name), parameters).all()
 
     @property
     def total(self):
@@ -628,30 +651,50 @@ class PageQuery:
         )
         return select(func.count()).select_from(capped.subquery())
 
-    def probes(self, keys, rows, conditions):
-        """in_window: the matches among the next :window_size rows in order; window_end: the sort keys
-        of the last of those rows; rare: the count of all matches, stopped at :rare."""
-        window = rows.where(*conditions).limit(bindparam("window_size", type_=Integer)).subquery("window")
-        found = [substring_condition(window.c[column.name], value) for column, value in self.searches]
-        window_keys = [window.c[f"_key{i}"] for i in range(len(keys))]
-        order = [
-            key.desc() if descending else key.asc()
-            for key, (_, descending) in zip(window_keys, keys, strict=True)
-        ]
-        self.in_window = select(*window.c).where(*found).order_by(*order).limit(bindparam("page_size"))
-        ordered = [key.desc() if descending else key.asc() for key, descending in keys]
-        self.window_end = (
-            select(*(key for key, _ in keys)).select_from(self.table).where(*conditions).order_by(*ordered)
-            .offset(bindparam("window_end", type_=Integer)).limit(1)
-        )  # fmt: skip
-        matches = [substring_condition(column, value) for column, value in self.searches]
-        self.rare = select(func.count()).select_from(
-            select(literal(1))
-            .select_from(self.table)
-            .where(*conditions, *matches)
-            .limit(bindparam("rare"))
-            .subquery()
-        )
+
+def probes(keys, rows, table, conditions, searched, patterns):
+    """The statements of searched_rows' bounded probing, over rows (ordered_select's, of table) within conditions,
+    for the columns searched and their patterns (strings, or parameters): in_window, the matches among
+    the next :window_size rows in order; window_end, the sort keys of the last of those rows; rare, the
+    count of all matches, stopped at :rare."""
+    window = rows.where(*conditions).limit(bindparam("window_size", type_=Integer)).subquery("window")
+    pairs = list(zip(searched, patterns, strict=True))
+    found = [substring_condition(window.c[column.name], pattern) for column, pattern in pairs]
+    matches = [substring_condition(column, pattern) for column, pattern in pairs]
+    window_keys = [window.c[f"_key{i}"] for i in range(len(keys))]
+    order = [
+        key.desc() if descending else key.asc()
+        for key, (_, descending) in zip(window_keys, keys, strict=True)
+    ]
+    in_window = select(*window.c).where(*found).order_by(*order).limit(bindparam("page_size"))
+    ordered = [key.desc() if descending else key.asc() for key, descending in keys]
+    window_end = (
+        select(*(key for key, _ in keys)).select_from(table).where(*conditions).order_by(*ordered)
+        .offset(bindparam("window_end", type_=Integer)).limit(1)
+    )  # fmt: skip
+    rare = select(func.count()).select_from(
+        select(literal(1)).select_from(table).where(*conditions, *matches).limit(bindparam("rare")).subquery()
+    )
+    return in_window, window_end, rare
+
+
+@lru_cache(maxsize=256)
+def search_statements(listing, sort, searched):
+    """The statements of a search on the columns searched with no other condition, made once for each
+    list, sort and columns, prepared; the patterns are the parameters :search_0, :search_1, ..."""
+    keys, rows, _ = ordered_select(listing, sort)
+    patterns = [bindparam(f"search_{i}", type_=String) for i in range(len(searched))]
+    in_window, window_end, rare = probes(keys, rows, listing.model.__table__, [], searched, patterns)
+    matches = [
+        substring_condition(column, pattern) for column, pattern in zip(searched, patterns, strict=True)
+    ]
+    statements = {
+        "rows": rows.where(*matches),
+        "in_window": in_window,
+        "window_end": window_end,
+        "rare": rare,
+    }
+    return {name: Prepared(statement) for name, statement in statements.items()}
 
 
 @lru_cache(maxsize=256)

@@ -169,7 +169,13 @@ class PhoenixWorker(GeventWorker):
     def handle_request(self, listener_name, req, sock, addr):
         self.served.add(gevent.getcurrent())
         self.requests[gevent.getcurrent()] = req
-        return super().handle_request(listener_name, req, sock, addr)
+        keep_alive = super().handle_request(listener_name, req, sock, addr)
+        # Take turns: a kept-alive client whose next request is already in (pipelined, or just quick)
+        # would otherwise be served again at once, and again, while the worker's other connections and
+        # its acceptor wait (bare Flask at 16 connections on two workers: p99 200 to 600 ms for a p50 of
+        # 1 ms; with the turn, 15 to 90 ms). sleep(0) puts this greenlet behind the others ready to run.
+        gevent.sleep(0)
+        return keep_alive
 
     def handle_error(self, req, client, addr, exc):
         """Answer what gunicorn refuses before Flask in JSON, never its HTML page."""

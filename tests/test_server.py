@@ -280,3 +280,35 @@ def test_sigterm_lets_requests_in_flight_finish(tmp_path_factory):
         server.stop()
     with sqlite3.connect(folder / "phoenix.sqlite3") as connection:
         assert connection.execute("SELECT count(*) FROM record").fetchone()[0] == 5
+
+
+def test_a_client_pipelining_many_requests_holds_up_no_other_on_its_worker(tmp_path_factory):
+    """One worker: a client sends 1,000 requests at once on one kept-alive connection, and another client
+    sends one request just after. The worker takes turns (PhoenixWorker.handle_request yields after each
+    answer), so the other client's answer comes long before the first client's last one."""
+    gunicorn, _ = serve(tmp_path_factory, "greedy", WEB_CONCURRENCY="1", PHOENIX_RATELIMIT_ENABLED="0")
+    request = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    with gunicorn, socket.create_connection(("127.0.0.1", gunicorn.port), timeout=10) as greedy:
+        done = {}
+
+        def read_all_answers():
+            received = b""
+            while received.count(b'"status":"success"') < 1000:
+                chunk = greedy.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+            done["greedy"] = time.monotonic()
+            done["greedy answers"] = received.count(b'"status":"success"')
+
+        reader = threading.Thread(target=read_all_answers)
+        reader.start()
+        greedy.sendall(request * 1000)
+        status, _, body, _ = exchange(
+            gunicorn.port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        done["other"] = time.monotonic()
+        reader.join(20)
+    assert status == 200 and orjson.loads(body)["status"] == "success"
+    assert done["greedy answers"] == 1000
+    assert done["other"] < done["greedy"]
