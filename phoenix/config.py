@@ -90,7 +90,10 @@ def engine_options(url):
     return {
         # No pool_pre_ping (a round trip per request): phoenix.database pings connections left idle, and
         # a connection found dead is replaced with the whole pool, so service resumes by itself.
-        "pool_size": env_int("PHOENIX_DB_POOL_SIZE", 5),
+        # Ten kept: an overflow connection is closed when given back, so a pool smaller than a worker's
+        # usual number of requests at once opens and closes a connection for many of them (README,
+        # "Connections").
+        "pool_size": env_int("PHOENIX_DB_POOL_SIZE", 10),
         "max_overflow": env_int("PHOENIX_DB_MAX_OVERFLOW", 5),
         "pool_timeout": 10,
         # No startup "options" (PgBouncer in transaction mode refuses them): the timeouts travel with each
