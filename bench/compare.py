@@ -25,7 +25,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -161,32 +160,8 @@ class WorktreeGunicorn(Gunicorn):
             "DATABASE_URL": DATABASE_URL,
             "PGAPPNAME": f"phoenix-compare-{label}",  # libpq's application_name: this server's backends
         }
-        super().__init__("wsgi:app", env=env, log_path=log_path)
-        self.root = Path(root)
+        super().__init__("wsgi:app", env=env, log_path=log_path, root=root)
         self.label = label
-        self.env["PYTHONPATH"] = str(self.root)
-
-    def start(self, timeout=30):
-        """As Gunicorn.start, with root's gunicorn.conf.py and root as the working directory."""
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")  # noqa: SIM115 (closed with the process, in stop)
-        command = [
-            str(VENV_BIN / "gunicorn"), "-c", str(self.root / "gunicorn.conf.py"), "--bind", self.bind,
-            "--no-control-socket", self.app,
-        ]  # fmt: skip
-        self.process = subprocess.Popen(command, cwd=self.root, env=self.env, stdout=log, stderr=log)
-        self.process.log = log
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.label} exited at start; see {self.log_path}")
-            if self.answers() and len(self.worker_pids()) >= self.workers:
-                return self
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(
-            f"{self.label} did not answer on {self.url} within {timeout} s; see {self.log_path}"
-        )
 
 
 def request(server, method, path, body=None, headers=None):

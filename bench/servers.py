@@ -27,13 +27,15 @@ class Gunicorn:
     """One gunicorn master serving app (e.g. "wsgi:app") with gunicorn.conf.py; a context manager.
 
     env is added to this process's environment; the log (gunicorn's stderr: access log included, as in
-    production) goes to log_path.
+    production) goes to log_path. root is the checkout served (its code and its gunicorn.conf.py): this
+    one, unless another is named (bench.compare serves two revisions).
     """
 
-    def __init__(self, app, env=None, log_path=None, ready_path="/health"):
+    def __init__(self, app, env=None, log_path=None, ready_path="/health", root=ROOT):
         self.app = app
+        self.root = Path(root)
         self.port = free_port()
-        self.env = {**os.environ, **(env or {}), "PORT": str(self.port), "PYTHONPATH": str(ROOT)}
+        self.env = {**os.environ, **(env or {}), "PORT": str(self.port), "PYTHONPATH": str(self.root)}
         self.log_path = Path(log_path or os.devnull)
         self.ready_path = ready_path
         self.process = None
@@ -46,11 +48,11 @@ class Gunicorn:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 (closed with the process, in stop)
         command = [
-            str(VENV_BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "--bind", self.bind,
+            str(VENV_BIN / "gunicorn"), "-c", str(self.root / "gunicorn.conf.py"), "--bind", self.bind,
             "--no-control-socket",  # gunicorn's default control socket path is one per user: shared
             self.app,
         ]  # fmt: skip
-        self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=log)
+        self.process = subprocess.Popen(command, cwd=self.root, env=self.env, stdout=log, stderr=log)
         self.process.log = log
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

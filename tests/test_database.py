@@ -43,9 +43,8 @@ def test_a_read_hands_its_connection_back_out_of_autocommit(app, client):
         db.session.rollback()
 
 
-@pytest.mark.postgresql_only
-def test_a_connection_killed_while_idle_is_replaced_without_an_error(app, client, monkeypatch):
-    assert client.get("/api/records").status_code == 200
+def kill_the_pooled_connection(app):
+    """Terminate, from another connection, the server backend of the connection the app's pool holds."""
     with app.app_context():
         pid = db.session.connection().connection.dbapi_connection.get_backend_pid()
         db.session.remove()
@@ -53,6 +52,12 @@ def test_a_connection_killed_while_idle_is_replaced_without_an_error(app, client
     with admin.connect() as connection:
         assert connection.execute(sa.select(sa.func.pg_terminate_backend(pid))).scalar_one()
     admin.dispose()
+
+
+@pytest.mark.postgresql_only
+def test_a_connection_killed_while_idle_is_replaced_without_an_error(app, client, monkeypatch):
+    assert client.get("/api/records").status_code == 200
+    kill_the_pooled_connection(app)
     monkeypatch.setattr(database, "IDLE_PING_SECONDS", 0)
     response = client.get("/api/records")
     assert response.status_code == 200
@@ -124,13 +129,7 @@ def test_a_prepared_read_on_a_lost_connection_is_a_503_and_the_next_read_works(a
     """A server gone under a prepared read: the driver's error is SQLAlchemy's (503, not 500), and the
     connection is dropped from the pool, so the next request gets a fresh one."""
     assert client.get("/api/records/1").status_code == 404
-    with app.app_context():
-        pid = db.session.connection().connection.dbapi_connection.get_backend_pid()
-        db.session.remove()
-    admin = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
-    with admin.connect() as connection:
-        assert connection.execute(sa.select(sa.func.pg_terminate_backend(pid))).scalar_one()
-    admin.dispose()
+    kill_the_pooled_connection(app)
     response = client.get("/api/records/1")  # within IDLE_PING_SECONDS: no ping first
     assert response.status_code == 503
     assert response.json["code"] == "database_unavailable"
