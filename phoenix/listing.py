@@ -613,15 +613,12 @@ class PageQuery:
         self.trigram_usable = any(len(value) >= TRIGRAM for _, value in self.searches)
         searched = tuple(column for column, _ in self.searches)
         patterns = {f"search_{i}": substring_pattern(value) for i, (_, value) in enumerate(self.searches)}
-        matches = [
-            substring_condition(column, pattern)
-            for column, pattern in zip(searched, patterns.values(), strict=True)
-        ]
-        self.matching, self.table = [*conditions, *matches], listing.model.__table__
+        self.conditions, self.patterns = conditions, list(zip(searched, patterns.values(), strict=True))
+        self.table = listing.model.__table__
         # The commonest pages run statements made once for their shape, prepared (database.Prepared): a
         # first page, and a search with no other condition, whose terms are parameters.
         self.prepared = {}
-        if not self.matching:
+        if not (conditions or searched):
             self.rows, self.prepared["rows"] = first_page.statement, first_page
         elif searched and not conditions:
             self.parameters.update(patterns)
@@ -633,6 +630,14 @@ class PageQuery:
             if searched:
                 probing = probes(keys, rows, self.table, conditions, searched, list(patterns.values()))
                 self.in_window, self.window_end, self.rare = probing
+
+    @property
+    def matching(self):
+        """The conditions of the page's rows: the filters, the cursor and the substring searches."""
+        return [
+            *self.conditions,
+            *(substring_condition(column, pattern) for column, pattern in self.patterns),
+        ]
 
     def run(self, name, parameters):
         """The rows of one of the page's statements (rows; in_window, window_end, rare for a search):

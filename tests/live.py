@@ -15,9 +15,9 @@ def request_json(base, method, path, key=None, body=None, headers=None, timeout=
     request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.headers, json.loads(response.read())
+            return response.status, response.headers, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:
-        return error.code, error.headers, json.loads(error.read())
+        return error.code, error.headers, json.loads(error.read() or b"null")
 
 
 def call(base, method, path, key=None, body=None, timeout=30):

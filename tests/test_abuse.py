@@ -8,8 +8,6 @@ import os
 import signal
 import socket
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
@@ -21,21 +19,7 @@ from phoenix.listing import checksum
 from phoenix.models import AuthenticationKey, Game, Record
 from phoenix.resources.games import GAMES
 from phoenix.resources.records import RECORDS
-
-
-def call(base, method, path, body=None, headers=None, timeout=20):
-    """(status, headers, JSON body) of one request to a running server."""
-    headers = dict(headers or {})
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers.setdefault("Content-Type", "application/json")
-    request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.headers, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers, json.loads(error.read() or b"null")
+from tests.live import request_json
 
 
 @pytest.fixture
@@ -69,10 +53,10 @@ def fresh(app):
 
 def test_a_stalled_patch_body_holds_no_lock_while_another_writer_changes_the_item(fresh, serve):
     server = serve()
-    status, _, body = call(server.url, "POST", "/api/keys", {"username": "slowpoke"})
+    status, _, body = request_json(server.url, "POST", "/api/keys", body={"username": "slowpoke"})
     assert status == 201, body
     key = {"api-key": body["api_key"]}
-    status, _, body = call(server.url, "POST", "/api/records", {"value1": "first"}, key)
+    status, _, body = request_json(server.url, "POST", "/api/records", body={"value1": "first"}, headers=key)
     assert status == 201, body
     item = body["record"]["id"]
 
@@ -87,7 +71,9 @@ def test_a_stalled_patch_body_holds_no_lock_while_another_writer_changes_the_ite
         time.sleep(0.5)  # the worker has the request and waits for the rest
 
         started = time.monotonic()
-        status, _, body = call(server.url, "PATCH", f"/api/records/{item}", {"value1": "prompt"}, key)
+        status, _, body = request_json(
+            server.url, "PATCH", f"/api/records/{item}", body={"value1": "prompt"}, headers=key
+        )
         elapsed = time.monotonic() - started
         assert status == 200, body
         assert body["record"]["value1"] == "prompt"
@@ -98,15 +84,15 @@ def test_a_stalled_patch_body_holds_no_lock_while_another_writer_changes_the_ite
         while chunk := slow.recv(65536):
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
-    status, headers, body = call(server.url, "GET", f"/api/records/{item}")
+    status, headers, body = request_json(server.url, "GET", f"/api/records/{item}")
     assert (status, body["record"]["value1"], headers["ETag"]) == (200, "the stalled writer late", '"3"')
 
 
 def test_a_stalled_legacy_modify_body_holds_no_lock(fresh, serve):
     server = serve()
-    status, _, body = call(server.url, "POST", "/api/keys", {"username": "slowlegacy"})
+    status, _, body = request_json(server.url, "POST", "/api/keys", body={"username": "slowlegacy"})
     key = {"api-key": body["api_key"]}
-    status, _, body = call(server.url, "POST", "/api/create", {"value1": "first"}, key)
+    status, _, body = request_json(server.url, "POST", "/api/create", body={"value1": "first"}, headers=key)
     assert status == 201, body
     item = body["record_info"]["id"]
     head = (
@@ -117,10 +103,10 @@ def test_a_stalled_legacy_modify_body_holds_no_lock(fresh, serve):
         slow.sendall(head + b'{"val')
         time.sleep(0.5)
         started = time.monotonic()
-        status, _, body = call(server.url, "DELETE", f"/api/remove/{item}", headers=key)
+        status, _, body = request_json(server.url, "DELETE", f"/api/remove/{item}", headers=key)
         assert (status, body["message"]) == (200, "Your record has been removed!")
         assert time.monotonic() - started < 2
-    status, _, _ = call(server.url, "GET", f"/api/read/{item}")
+    status, _, _ = request_json(server.url, "GET", f"/api/read/{item}")
     assert status == 404
 
 
@@ -503,14 +489,16 @@ def test_ten_key_creations_an_hour_are_ten_across_every_worker_and_their_restart
         WEB_CONCURRENCY="3",  # several sync workers, as gunicorn.conf.py runs (2 x CPUs + 1)
     )
     assert server.workers >= 3
-    statuses = [call(server.url, "POST", "/api/keys", {"username": f"user{n}"})[0] for n in range(13)]
+    statuses = [
+        request_json(server.url, "POST", "/api/keys", body={"username": f"user{n}"})[0] for n in range(13)
+    ]
     assert statuses == [201] * 10 + [429] * 3
 
     old = server.worker_pids()
     for pid in old:
         os.kill(pid, signal.SIGKILL)
     wait_for_new_workers(server, old)
-    status, headers, body = call(server.url, "POST", "/api/keys", {"username": "after-restart"})
+    status, headers, body = request_json(server.url, "POST", "/api/keys", body={"username": "after-restart"})
     assert (status, body["status"]) == (429, "failed")
     assert 0 < int(headers["Retry-After"]) <= 3600
     assert len(rows(AuthenticationKey)) == 10
