@@ -73,6 +73,7 @@ def reusable(url, rows):
             return False
     except sa.exc.SQLAlchemyError:
         return False
+    flask(url, "db", "upgrade")  # an earlier build's database gets this build's migrations
     engine = sa.create_engine(
         make_url(url).set(drivername="postgresql+psycopg2"), isolation_level="AUTOCOMMIT"
     )

@@ -126,3 +126,18 @@ def test_the_fast_dump_of_an_entry_is_the_schema_dump(client, auth, rows):
     schema = HistorySchema()
     for entry in rows(Change):
         assert dumper(schema)(entry) == schema.dump(entry)
+
+
+@pytest.mark.parametrize("value", [1e300, 1.5e19, -2.5e-300])
+def test_a_number_beyond_64_bit_integers_reads_back_from_history_and_the_feed(client, auth, value):
+    # PostgreSQL's jsonb prints 1e+300 as its 301 digits: decoded, that is an integer no JSON encoder
+    # takes (it answered 500). The stored JSON text is embedded as it is instead.
+    created = client.post("/api/records", json={"value1": "big", "value2": value}, headers=auth)
+    assert created.status_code == 201, created.json
+    entries = history(client, "/api/records/1/history")
+    feed = client.get("/api/changes?include=item")
+    assert feed.status_code == 200, feed.json
+    for changes in (entries[0]["changes"], feed.json["changes"][0]["changes"]):
+        assert changes["value1"] == [None, "big"]
+        assert changes["value2"][0] is None and float(changes["value2"][1]) == value
+    assert feed.json["changes"][0]["item"]["value2"] == value

@@ -9,7 +9,8 @@ Why a client that follows next_cursor sees every committed change exactly once, 
   column's default). A page serves only entries whose xid is below a horizon taken from the page
   statement's own snapshot: the oldest transaction still running at that snapshot
   (`pg_snapshot_xmin(pg_current_snapshot())`), or rather the oldest of those running ones that may be
-  this database's (ENDED_BELOW). Every transaction of this database below the horizon has ended, so the
+  this database's (ENDED_BELOW: the function phoenix_feed_horizon(), made by migration 0009). Every
+  transaction of this database below the horizon has ended, so the
   entries below it are final (committed and visible to the statement, or rolled back and never), and
   every transaction that may still commit, now or later, has an xid at or above it (running ones are
   at or above it; new ones get xids above any handed out so far). So nothing can ever appear behind a
@@ -51,7 +52,7 @@ import time
 from flask import request, url_for
 from flask_restful import Resource
 from marshmallow import fields, validate
-from sqlalchemy import BigInteger, Integer, bindparam, literal_column, select, tuple_
+from sqlalchemy import BigInteger, Integer, bindparam, func, select, tuple_
 
 from phoenix.database import Prepared, autocommit, connection
 from phoenix.errors import ApiError
@@ -89,12 +90,8 @@ BAD_SINCE = "Not a cursor that the changes feed gave out: use next_cursor or lin
 # The xid below which no transaction that can write to this database is still running, as of the
 # statement's snapshot (PostgreSQL; see the module's docstring): the oldest of the snapshot's running
 # transactions (pg_snapshot_xip) that is not known to be another database's, else the snapshot's xmax.
-ENDED_BELOW = literal_column(
-    "(SELECT coalesce(min(running::text::bigint), pg_snapshot_xmax(pg_current_snapshot())::text::bigint)"
-    " FROM pg_snapshot_xip(pg_current_snapshot()) AS running"
-    " WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity AS other WHERE other.backend_xid = running::xid"
-    " AND other.datid <> (SELECT oid FROM pg_database WHERE datname = current_database())))"
-)
+# A function of its own (migration 0009), whose statement PostgreSQL plans once a session, not a page.
+ENDED_BELOW = func.phoenix_feed_horizon()
 
 
 TAG = Tag(
@@ -195,7 +192,8 @@ def read_feed_parameters():
 
 
 def page_statement(dialect, collection):
-    """SELECT the entries after :xid, :id in (xid, id) order, at most :page_size (the feed's index read)."""
+    """SELECT the entries after :xid, :id in (xid, id) order, at most :page_size (the feed's index read);
+    their changes as the stored JSON text (Listing.columns)."""
     position = tuple_(bindparam("xid", type_=BigInteger), bindparam("id", type_=Integer))
     conditions = [tuple_(Change.xid, Change.id) > position]
     if collection:
@@ -203,7 +201,7 @@ def page_statement(dialect, collection):
     if dialect == "postgresql":
         conditions.append(Change.xid < ENDED_BELOW)
     return (
-        select(*Change.__table__.columns)
+        select(*FEED.columns)
         .where(*conditions)
         .order_by(Change.xid, Change.id)
         .limit(bindparam("page_size", type_=Integer))
