@@ -13,7 +13,7 @@ import re
 from flask import g, has_request_context, request
 from flask.logging import default_handler
 from gunicorn.glogging import Logger as GunicornBaseLogger
-from pythonjsonlogger.json import JsonFormatter
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 from phoenix.config import log_format
 from phoenix.request_ids import request_id
@@ -23,8 +23,8 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 JSON_FIELDS = ["levelname", "name", "message"]
 JSON_RENAMED = {"levelname": "level", "name": "logger"}
 REQUEST_FIELDS = ("request_id", "method", "route", "client", "key_prefix")
-# What the app leaves in the WSGI environ for gunicorn's access line (which runs after the app returns).
-ENVIRON_PREFIX = "phoenix."
+# Where the app leaves the request's fields for gunicorn's access line (which runs after the app returns).
+ACCESS_FIELDS = "phoenix.log_fields"
 
 
 # C0 and C1 controls, DEL, and the Unicode line and paragraph separators: what could end or forge a line.
@@ -33,6 +33,8 @@ CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 def escape_controls(text):
     """text with each control character written as an escape: \\x0a for a newline, \\u2028 and so on."""
+    if text.isprintable():  # none of them (each is unprintable): the common case, without the regex
+        return text
     return CONTROL_CHARACTERS.sub(
         lambda match: f"\\x{ord(match[0]):02x}" if ord(match[0]) < 0x100 else f"\\u{ord(match[0]):04x}",
         text,
@@ -59,7 +61,8 @@ class EscapedControls(logging.Filter):
 def formatter(kind):
     """The formatter of LOG_FORMAT kind: "json" or "text"."""
     if kind == "json":
-        return JsonFormatter(JSON_FIELDS, rename_fields=JSON_RENAMED, timestamp="time")
+        # orjson: a line in a third of the time of the standard library's encoder (python -m timeit).
+        return OrjsonFormatter(JSON_FIELDS, rename_fields=JSON_RENAMED, timestamp="time")
     return logging.Formatter(TEXT_FORMAT)
 
 
@@ -112,9 +115,7 @@ def configure_logging(app):
 
 def leave_fields_for_the_access_log(response):
     """Put the request's fields where gunicorn's access line can read them (the WSGI environ)."""
-    environ = request.environ
-    for name, value in request_fields().items():
-        environ[ENVIRON_PREFIX + name] = value
+    request.environ[ACCESS_FIELDS] = request_fields()
     return response
 
 
@@ -141,7 +142,7 @@ class GunicornLogger(GunicornBaseLogger):
         if not (self.cfg.accesslog or self.cfg.logconfig or self.cfg.syslog):
             return None
         status = getattr(resp, "status_code", None) or int(str(resp.status).split()[0])
-        fields = {name: environ.get(ENVIRON_PREFIX + name) for name in REQUEST_FIELDS}
+        fields = environ.get(ACCESS_FIELDS) or dict.fromkeys(REQUEST_FIELDS)
         fields["client"] = fields["client"] or environ.get("REMOTE_ADDR")
         fields["method"] = fields["method"] or environ.get("REQUEST_METHOD")
         route = fields["route"] or "-"
