@@ -15,6 +15,12 @@ The timeouts travel with the work. A transaction pooler (PgBouncer in transactio
 options and hands each transaction to whichever server connection is free, so a session-wide SET would
 leak to other clients or be lost. Each transaction's first statement is sent as "SET LOCAL ...; <the
 statement>" in one message instead: no extra round trip, and nothing outlives the transaction.
+
+And a transaction opens with its first statement. psycopg2, left to itself, sends BEGIN in a round trip
+of its own before a transaction's first statement. On PostgreSQL Phoenix keeps the driver in autocommit
+mode and opens each transaction itself: its first statement goes as "BEGIN; SET LOCAL ...; <the
+statement>", one message, and the dialect's commit and rollback send COMMIT and ROLLBACK when the server
+has a transaction open (and nothing when it has none). A create is so four round trips, not five.
 """
 
 import time
@@ -30,6 +36,8 @@ from phoenix.extensions import db
 # A connection idle for longer than this is pinged before use; one in steady use never is.
 IDLE_PING_SECONDS = 5.0
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The execution option that marks an @autocommit view's Connection: its statements each stand alone.
+STANDALONE = "phoenix_standalone"
 
 
 def autocommit(view):
@@ -39,21 +47,35 @@ def autocommit(view):
     @wraps(view)
     def run(*args, **kwargs):
         with db.engine.connect() as own:
-            # Set on the driver's connection rather than through SQLAlchemy's isolation_level option,
-            # which would send a SET to restore the level when the connection goes back to the pool.
-            driver = own.connection.dbapi_connection
-            switch = DRIVER_AUTOCOMMIT[own.dialect.name]
-            before = switch(driver, None)
+            # Marked on this checkout's Connection (guard_transactions reads it), never on the pooled
+            # driver connection, so that nothing of it can outlive the request. PostgreSQL's driver is
+            # in autocommit mode always; sqlite3's is switched for the view.
+            own.execution_options(**{STANDALONE: True})
+            restore = sqlite_autocommit(own) if own.dialect.name == "sqlite" else None
             g.autocommit_connection = own
             try:
                 return view(*args, **kwargs)
             finally:
                 g.autocommit_connection = None
-                # Not after a lost connection: it is invalidated, and the pool will not hand it out again.
-                if not own.invalidated and own.connection.dbapi_connection is driver:
-                    switch(driver, before)
+                if restore:
+                    restore()
 
     return run
+
+
+def sqlite_autocommit(own):
+    """Turn sqlite3's autocommit (isolation_level None) on for own; return what turns it back. Set on the
+    driver's connection rather than through SQLAlchemy's isolation_level option, which would restore the
+    level with a statement."""
+    driver = own.connection.dbapi_connection
+    before, driver.isolation_level = driver.isolation_level, None
+
+    def restore():
+        # Not after a lost connection: it is invalidated, and the pool will not hand it out again.
+        if not own.invalidated and own.connection.dbapi_connection is driver:
+            driver.isolation_level = before
+
+    return restore
 
 
 def write_transaction(view):
@@ -71,23 +93,6 @@ def write_transaction(view):
         return result
 
     return run
-
-
-def psycopg2_autocommit(driver, before):
-    """Turn psycopg2's autocommit on (before is None) or back to before; return what it was."""
-    was = driver.autocommit
-    driver.autocommit = True if before is None else before
-    return was
-
-
-def sqlite_autocommit(driver, before):
-    """The same for sqlite3, whose autocommit is isolation_level None."""
-    was = driver.isolation_level
-    driver.isolation_level = None if before is None else before
-    return was
-
-
-DRIVER_AUTOCOMMIT = {"postgresql": psycopg2_autocommit, "sqlite": sqlite_autocommit}
 
 
 def connection():
@@ -247,20 +252,44 @@ def timeout_prefix(statement_timeout_ms, idle_in_transaction_timeout_ms):
 
 
 def guard_transactions(engine, statement_timeout_ms, idle_in_transaction_timeout_ms):
-    """Send the timeouts with the first statement of each transaction (each statement, in autocommit)."""
-    # psycopg2 interpolates parameters itself and sends one simple Query: PostgreSQL runs the SETs and the
-    # statement in one transaction, and answers with the statement's result and row count.
+    """Open each transaction with its first statement, the timeouts with it (see the module's docstring);
+    a statement that stands alone (an @autocommit view's) carries its statement timeout."""
+    # psycopg2 interpolates parameters itself and sends one simple Query: PostgreSQL runs the BEGIN, the
+    # SETs and the statement in order, and answers with the statement's result and row count.
     in_transaction, in_autocommit = timeout_prefix(statement_timeout_ms, idle_in_transaction_timeout_ms)
+    opening = "BEGIN; " + in_transaction
     idle = engine.dialect.loaded_dbapi.extensions.TRANSACTION_STATUS_IDLE
 
+    @event.listens_for(engine, "connect")
+    def driver_autocommit(dbapi_connection, record):
+        dbapi_connection.rollback()  # what the dialect's first queries on connecting left open, if any
+        dbapi_connection.autocommit = True  # psycopg2 sends no BEGIN of its own: Phoenix does
+
     @event.listens_for(engine, "before_cursor_execute", retval=True)
-    def prefix_timeouts(conn, cursor, statement, parameters, context, executemany):
-        driver = cursor.connection
-        if driver.autocommit:
+    def open_transactions(conn, cursor, statement, parameters, context, executemany):
+        if cursor.connection.info.transaction_status != idle:
+            return statement, parameters  # within the open transaction
+        if not conn.in_transaction() or conn.get_execution_options().get(STANDALONE):
             return in_autocommit + statement, parameters
-        if driver.info.transaction_status == idle:  # this statement opens the transaction
-            return in_transaction + statement, parameters
-        return statement, parameters
+        if executemany:  # the driver sends the statement once for each row: BEGIN goes alone before
+            cursor.execute(opening)
+            return statement, parameters
+        return opening + statement, parameters
+
+    def end_transaction(command):
+        def end(connection):
+            # A connection from the pool's reset is a wrapper (_ConnectionFairy) of the driver's.
+            driver = getattr(connection, "dbapi_connection", connection)
+            if not driver.autocommit:  # not yet set up (connecting): psycopg2 ends its own transaction
+                getattr(driver, command.lower())()
+            elif driver.info.transaction_status != idle:
+                with driver.cursor() as cursor:
+                    cursor.execute(command)
+
+        return end
+
+    engine.dialect.do_commit = end_transaction("COMMIT")
+    engine.dialect.do_rollback = end_transaction("ROLLBACK")
 
 
 def sqlite_on_connect(dbapi_connection, connection_record):

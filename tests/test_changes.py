@@ -277,7 +277,9 @@ def test_a_page_is_an_index_scan_with_a_limit_never_a_sort(app, collection):
     assert plan[0].startswith("Limit"), text
     assert f"Index Scan using {index} on history" in text, text
     only = "((collection)::text = 'records'::text) AND " if collection else ""
-    assert f"Index Cond: ({only}(ROW(xid, id) > ROW(2000, 20000)) AND (xid < phoenix_feed_horizon()))" in text, text
+    assert (
+        f"Index Cond: ({only}(ROW(xid, id) > ROW(2000, 20000)) AND (xid < phoenix_feed_horizon()))" in text
+    ), text
     nodes = [line.strip().removeprefix("->").strip() for line in plan]
     assert not [
         node for node in nodes if node.startswith(("Sort", "Incremental Sort", "Seq Scan on history"))

@@ -17,6 +17,9 @@ from phoenix.resources.games import GAMES
 from phoenix.resources.records import RECORDS
 from phoenix.schemas import iso_timestamp, record_schema
 
+NOW = datetime(2026, 11, 30, tzinfo=UTC)
+STAMPS = {"creationdate": NOW, "lastmodificationdate": NOW, "lastmodifiedby": "tester"}
+
 
 @pytest.mark.postgresql_only
 def test_a_read_leaves_no_transaction_open(app):
@@ -35,11 +38,15 @@ def test_a_read_leaves_no_transaction_open(app):
 
 
 @pytest.mark.postgresql_only
-def test_a_read_hands_its_connection_back_out_of_autocommit(app, client):
+def test_after_a_read_its_pooled_connection_serves_whole_transactions(app, client):
     assert client.get("/api/records/1").status_code == 404
     with app.app_context():
-        dbapi_connection = db.session.connection().connection.dbapi_connection
-        assert dbapi_connection.autocommit is False
+        # The read's connection is the pool's only idle one: the session gets it back.
+        db.session.execute(sa.insert(Record.__table__).values(value1="undone", version=1, **STAMPS))
+        assert db.session.connection().connection.dbapi_connection.info.transaction_status == 2  # INTRANS
+        db.session.rollback()
+        assert db.session.connection().connection.dbapi_connection.info.transaction_status == 0  # IDLE
+        assert db.session.execute(sa.select(sa.func.count()).select_from(Record.__table__)).scalar() == 0
         db.session.rollback()
 
 

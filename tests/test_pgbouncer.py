@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from bench.pgbouncer import PgBouncer, pgbouncer_binary
 from bench.servers import ROOT, VENV_BIN, Gunicorn
 from phoenix import create_app
+from phoenix.database import STANDALONE
 from phoenix.extensions import db
 from tests.live import request_json as call
 
@@ -191,7 +192,7 @@ def test_an_autocommit_read_carries_the_statement_timeout_and_leaves_nothing_beh
     upgrade_directly(blank_url)
     app = create_app({"PHOENIX_CONFIG": "testing", "SQLALCHEMY_DATABASE_URI": pgbouncer.url_for(blank_url)})
     with app.app_context(), db.engine.connect() as connection:
-        connection.connection.dbapi_connection.autocommit = True
+        connection.execution_options(**{STANDALONE: True})  # as an @autocommit view's connection is
         assert connection.exec_driver_sql("SHOW statement_timeout").scalar() == "5s"
         # Sent alone (as another client would), the setting is PostgreSQL's default again.
         cursor = connection.connection.dbapi_connection.cursor()

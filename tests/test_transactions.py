@@ -4,13 +4,16 @@ without the statement's parameters."""
 import logging
 from contextlib import contextmanager
 
+import pytest
 import sqlalchemy as sa
 
 import phoenix.history
 import phoenix.resources.base
+from phoenix import create_app
 from phoenix.errors import CONFLICT
 from phoenix.extensions import db
 from phoenix.models import Change, IdempotentRequest, Record
+from tests.wire import QueryCounter
 
 SECRET = "marker-that-must-not-be-logged-4f1c"
 
@@ -105,12 +108,13 @@ def sent_to_the_database(app):
     sent = []
 
     def note_statement(conn, cursor, statement, parameters, context, executemany):
-        # The timeouts ride in front of a transaction's first statement (database.timeout_prefix).
-        while statement.lstrip().upper().startswith("SET LOCAL "):
-            statement = statement.split(";", 1)[1]
-        verb = statement.split()[0].upper()
-        if verb != "BEGIN":  # sent on SQLite only (by database.sqlite_on_begin), a file, not a round trip
-            sent.append(verb)
+        # BEGIN and the timeouts ride in front of a transaction's first statement on PostgreSQL
+        # (database.guard_transactions): one message. SQLite's BEGIN (database.sqlite_on_begin) is sent
+        # on its own, to a file: no round trip either.
+        while statement.lstrip().upper().startswith(("SET LOCAL ", "BEGIN")):
+            statement = statement.split(";", 1)[1] if ";" in statement else ""
+        if statement.strip():
+            sent.append(statement.split()[0].upper())
 
     def note_commit(conn):
         sent.append("COMMIT")
@@ -145,3 +149,35 @@ def test_a_change_is_one_transaction_of_lock_update_and_history(app, client, aut
     with sent_to_the_database(app) as sent:
         assert client.patch("/api/records/1", json={"value1": "y"}, headers=auth).status_code == 200
     assert sent == ["SELECT", "SELECT", "UPDATE", "INSERT", "COMMIT"]
+
+
+@pytest.mark.postgresql_only
+def test_on_postgresql_a_create_is_four_round_trips_and_a_read_one(app, db_url):
+    counter = QueryCounter(db_url)
+    relayed = create_app(
+        {
+            "PHOENIX_CONFIG": "testing",
+            "SQLALCHEMY_DATABASE_URI": counter.url_for(db_url).render_as_string(hide_password=False),
+            "RATELIMIT_ENABLED": False,
+        }
+    )
+    client = relayed.test_client()
+    try:
+        key = client.post("/api/keys", json={"username": "counted"}).json["api_key"]
+        auth = {"api-key": key}
+        assert client.post("/api/records", json={"value1": "first use"}, headers=auth).status_code == 201
+        del counter.queries[:]
+        assert client.post("/api/records", json={"value1": "x"}, headers=auth).status_code == 201
+        created = list(counter.queries)
+        del counter.queries[:]
+        assert client.get("/api/records/2").status_code == 200
+        read = list(counter.queries)
+    finally:
+        with relayed.app_context():
+            db.engine.dispose()
+        counter.close()
+    # BEGIN and the timeouts ride with the key's SELECT; psycopg2 sends no BEGIN of its own.
+    shapes = [" ".join(query.split(";")[0].split()[:3]) for query in created]
+    assert shapes == ["BEGIN", "INSERT INTO record", "INSERT INTO history", "COMMIT"]
+    assert "FROM authenticationkey" in created[0]
+    assert len(read) == 1 and read[0].startswith("SET LOCAL statement_timeout") and "FROM record" in read[0]
