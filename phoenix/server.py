@@ -17,6 +17,7 @@ import weakref
 from datetime import datetime
 
 import gevent
+import gevent.lock
 import orjson
 from gevent.monkey import MonkeyPatchWarning
 from gunicorn import util
@@ -25,6 +26,7 @@ from gunicorn.http.wsgi import Response, default_environ
 from gunicorn.workers.ggevent import GeventWorker
 from psycogreen.gevent import patch_psycopg
 
+from phoenix import turns
 from phoenix.errors import HTTP_MESSAGES, SERVER_ERROR
 
 # How long a client may take to send a request's headers, and then its body: past it, a JSON 408.
@@ -100,7 +102,8 @@ def read_body(stream, deadline, limit):
 
 
 def with_buffered_body(app, worker):
-    """Wrap a WSGI app so that it sees a request only once its whole body is in, as a buffering proxy would.
+    """Wrap a WSGI app so that it sees a request only once its whole body is in, as a buffering proxy would,
+    and then in its turn (phoenix/turns.py).
 
     A handler then never waits on a client while it holds a database connection, a lock or SQLite's
     write lock; a body not in within CLIENT_TIMEOUT_SECONDS is a 408 and the connection closes.
@@ -124,7 +127,8 @@ def with_buffered_body(app, worker):
             environ["wsgi.input"] = io.BytesIO(body)
             if chunked:
                 environ["CONTENT_LENGTH"] = str(len(body))
-        return app(environ, start_response)
+        with turns.taking_a_turn():  # Flask's answer is made whole inside; gunicorn writes it after
+            return app(environ, start_response)
 
     return serve
 
@@ -144,6 +148,8 @@ class PhoenixWorker(GeventWorker):
         self.served = weakref.WeakSet()
         # The request each greenlet is serving, so that a 408 can close its connection.
         self.requests = weakref.WeakKeyDictionary()
+        # How many requests this worker works on at once (phoenix/turns.py): this process's.
+        turns.TURNS = gevent.lock.BoundedSemaphore(turns.turns_setting())
 
     def patch(self):
         # The master imported ssl before this fork (gunicorn loads this class, and so Phoenix, which

@@ -24,7 +24,7 @@ from bench.slowclients import (
     sqlite_phoenix_env,
     timed_get,
 )
-from phoenix import create_app
+from phoenix import create_app, turns
 from phoenix.extensions import db
 
 HEX_REQUEST_ID = re.compile(r"[0-9a-f]{32}")
@@ -312,3 +312,66 @@ def test_a_client_pipelining_many_requests_holds_up_no_other_on_its_worker(tmp_p
     assert status == 200 and orjson.loads(body)["status"] == "success"
     assert done["greedy answers"] == 1000
     assert done["other"] < done["greedy"]
+
+
+def get_json(port, path, timeout=10):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, orjson.loads(response.read())
+    finally:
+        connection.close()
+
+
+def test_a_worker_works_on_as_many_requests_at_once_as_it_has_turns_and_answers_every_one(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("turns")
+    env = {**sqlite_phoenix_env(folder), "WEB_CONCURRENCY": "1", "PHOENIX_ACTIVE_REQUESTS": "2"}
+    with Gunicorn("tests.longpoll_app:app", env=env, log_path=folder / "gunicorn.log") as server:
+        answers = []
+        clients = [
+            threading.Thread(target=lambda: answers.append(get_json(server.port, "/test/busy?seconds=0.3")))
+            for _ in range(8)
+        ]
+        started = time.monotonic()
+        for client in clients:
+            client.start()
+        for client in clients:
+            client.join(15)
+        took = time.monotonic() - started
+    assert len(answers) == 8 and all(status == 200 for status, _ in answers), answers
+    # Eight requests of 0.3 s, two at a time: four rounds, never a third request in a handler.
+    assert max(body["most"] for _, body in answers) == 2
+    assert took >= 1.1, took
+
+
+def test_long_polls_on_the_changes_feed_set_their_turn_aside(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("feed-turns")
+    env = {**sqlite_phoenix_env(folder), "WEB_CONCURRENCY": "1", "PHOENIX_ACTIVE_REQUESTS": "1"}
+    with Gunicorn("wsgi:app", env=env, log_path=folder / "gunicorn.log") as server:
+        polls = []
+        waiters = [
+            threading.Thread(target=lambda: polls.append(get_json(server.port, "/api/changes?wait=3")))
+            for _ in range(5)
+        ]
+        for waiter in waiters:
+            waiter.start()
+        time.sleep(0.5)
+        # One turn, five long polls waiting: a read still goes through at once.
+        latencies = [timed_get(server.port, "/api/records?limit=5") for _ in range(4)]
+        for waiter in waiters:
+            waiter.join(15)
+    assert all(latency is not None and latency < 1 for latency in latencies), latencies
+    assert len(polls) == 5 and all(status == 200 and body["changes"] == [] for status, body in polls), polls
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
+def test_a_bad_active_requests_setting_is_refused(monkeypatch, value):
+    monkeypatch.setenv("PHOENIX_ACTIVE_REQUESTS", value)
+    with pytest.raises(RuntimeError, match="PHOENIX_ACTIVE_REQUESTS must be a whole number of at least 1"):
+        turns.turns_setting()
+
+
+def test_active_requests_default_to_four(monkeypatch):
+    monkeypatch.delenv("PHOENIX_ACTIVE_REQUESTS", raising=False)
+    assert turns.turns_setting() == 4

@@ -43,8 +43,9 @@ ended, so a long transaction on Phoenix's database holds the feed back until it 
 short, and idle_in_transaction_session_timeout bounds a forgotten one.
 
 Long poll (wait): when a page is empty, the request polls every POLL_SECONDS with one short autocommit
-statement, holding no connection and no transaction in between (no LISTEN/NOTIFY, which PgBouncer's
-transaction mode breaks), and answers as soon as a page has entries or the time is up.
+statement, holding no connection, no transaction and no turn of its worker (phoenix/turns.py) in
+between (no LISTEN/NOTIFY, which PgBouncer's transaction mode breaks), and answers as soon as a page has
+entries or the time is up.
 """
 
 import time
@@ -54,6 +55,7 @@ from flask_restful import Resource
 from marshmallow import fields, validate
 from sqlalchemy import BigInteger, Integer, bindparam, func, select, tuple_
 
+from phoenix import turns
 from phoenix.database import Prepared, autocommit, connection
 from phoenix.errors import ApiError
 from phoenix.jsonio import envelope, success
@@ -275,7 +277,8 @@ class Changes(Resource):
             left = deadline - time.monotonic()
             if rows or left <= 0:
                 break
-            time.sleep(min(POLL_SECONDS, left))  # holding no connection: see the module's docstring
+            with turns.set_aside():  # holding no connection, nor a turn: see the module's docstring
+                time.sleep(min(POLL_SECONDS, left))
         if rows:
             position = (rows[-1].xid, rows[-1].id)
         next_cursor = encode_cursor(FEED, ORDER, position)
