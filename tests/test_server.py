@@ -314,6 +314,19 @@ def test_a_client_pipelining_many_requests_holds_up_no_other_on_its_worker(tmp_p
     assert done["other"] < done["greedy"]
 
 
+def at_once(count, call):
+    """Start count threads, each running call(); return what waits for them (15 s at most each)."""
+    threads = [threading.Thread(target=call) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+
+    def wait():
+        for thread in threads:
+            thread.join(15)
+
+    return wait
+
+
 def get_json(port, path, timeout=10):
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
@@ -329,15 +342,8 @@ def test_a_worker_works_on_as_many_requests_at_once_as_it_has_turns_and_answers_
     env = {**sqlite_phoenix_env(folder), "WEB_CONCURRENCY": "1", "PHOENIX_ACTIVE_REQUESTS": "2"}
     with Gunicorn("tests.longpoll_app:app", env=env, log_path=folder / "gunicorn.log") as server:
         answers = []
-        clients = [
-            threading.Thread(target=lambda: answers.append(get_json(server.port, "/test/busy?seconds=0.3")))
-            for _ in range(8)
-        ]
         started = time.monotonic()
-        for client in clients:
-            client.start()
-        for client in clients:
-            client.join(15)
+        at_once(8, lambda: answers.append(get_json(server.port, "/test/busy?seconds=0.3")))()
         took = time.monotonic() - started
     assert len(answers) == 8 and all(status == 200 for status, _ in answers), answers
     # Eight requests of 0.3 s, two at a time: four rounds, never a third request in a handler.
@@ -350,17 +356,11 @@ def test_long_polls_on_the_changes_feed_set_their_turn_aside(tmp_path_factory):
     env = {**sqlite_phoenix_env(folder), "WEB_CONCURRENCY": "1", "PHOENIX_ACTIVE_REQUESTS": "1"}
     with Gunicorn("wsgi:app", env=env, log_path=folder / "gunicorn.log") as server:
         polls = []
-        waiters = [
-            threading.Thread(target=lambda: polls.append(get_json(server.port, "/api/changes?wait=3")))
-            for _ in range(5)
-        ]
-        for waiter in waiters:
-            waiter.start()
+        waiting = at_once(5, lambda: polls.append(get_json(server.port, "/api/changes?wait=3")))
         time.sleep(0.5)
         # One turn, five long polls waiting: a read still goes through at once.
         latencies = [timed_get(server.port, "/api/records?limit=5") for _ in range(4)]
-        for waiter in waiters:
-            waiter.join(15)
+        waiting()
     assert all(latency is not None and latency < 1 for latency in latencies), latencies
     assert len(polls) == 5 and all(status == 200 and body["changes"] == [] for status, body in polls), polls
 
