@@ -49,6 +49,15 @@ FAILURES = Counter(
     ["code"],
 )
 REPLAYS = Counter("phoenix_idempotent_replays", "Creates answered from a stored Idempotency-Key answer.")
+WAITING_FOR_A_TURN = Gauge(
+    "phoenix_requests_waiting_for_a_turn",
+    "Requests whose body is in, waiting now for a turn of their worker (PHOENIX_ACTIVE_REQUESTS).",
+    multiprocess_mode="livesum",
+)
+TURN_WAITS = Counter(
+    "phoenix_turn_waits",
+    "Requests that found every turn of their worker taken, and waited for one.",
+)
 POOL_IN_USE = Gauge(
     "phoenix_db_pool_connections_in_use",
     "Database connections checked out of the workers' pools now.",

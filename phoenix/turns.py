@@ -15,6 +15,8 @@ polls) sets its turn aside meanwhile, so that fifty long polls hold up no one.
 import os
 from contextlib import contextmanager
 
+from phoenix.metrics import TURN_WAITS, WAITING_FOR_A_TURN
+
 DEFAULT_TURNS = 4
 
 # The worker's turns (a gevent semaphore, set by phoenix.server.PhoenixWorker in each worker process);
@@ -32,12 +34,24 @@ def turns_setting():
 
 @contextmanager
 def taking_a_turn():
-    """Hold one of the worker's turns (waiting for it, in arrival order) while the block runs."""
+    """Hold one of the worker's turns (waiting for it, in arrival order) while the block runs; a wait is
+    counted (phoenix_turn_waits_total) and shown while it lasts (phoenix_requests_waiting_for_a_turn)."""
     if TURNS is None:
         yield
         return
-    with TURNS:
+    if TURNS.locked():  # every turn taken: this request queues
+        TURN_WAITS.inc()
+        WAITING_FOR_A_TURN.inc()
+        try:
+            TURNS.acquire()
+        finally:
+            WAITING_FOR_A_TURN.dec()
+    else:
+        TURNS.acquire()
+    try:
         yield
+    finally:
+        TURNS.release()
 
 
 @contextmanager

@@ -2,6 +2,8 @@
 
 import http.client
 import os
+import threading
+import time
 import urllib.request
 
 import pytest
@@ -130,3 +132,33 @@ def test_a_scrape_of_three_gunicorn_workers_sums_them_all(tmp_path):
     assert value(text, "phoenix_http_requests_total", **labels) == calls
     assert value(text, "phoenix_failures_total", code="invalid_id") == calls
     assert len(workers_that_counted()) >= 2  # the requests were spread, and still all counted
+
+
+def test_requests_waiting_for_a_turn_are_counted_and_shown_while_they_wait(tmp_path):
+    """Two turns, four requests of a second each, then a scrape: the last two requests and the scrape
+    waited (three waits), and by the time the scrape has its turn nobody is waiting."""
+    folder = tmp_path / "metrics"
+    env = {
+        "PHOENIX_METRICS_TOKEN": TOKEN,
+        "PHOENIX_CONFIG": "production",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.sqlite3'}",
+        "WEB_CONCURRENCY": "1",
+        "PHOENIX_ACTIVE_REQUESTS": "2",
+        "PROMETHEUS_MULTIPROC_DIR": str(folder),
+        "PHOENIX_RATELIMIT_ENABLED": "0",
+    }
+    with Gunicorn("tests.longpoll_app:app", env=env, log_path=tmp_path / "gunicorn.log") as server:
+        busy = [
+            threading.Thread(target=urllib.request.urlopen, args=(server.url + "/test/busy?seconds=1",))
+            for _ in range(4)
+        ]
+        for thread in busy:
+            thread.start()
+        time.sleep(0.4)
+        request = urllib.request.Request(server.url + "/metrics", headers=BEARER)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            text = response.read().decode()
+        for thread in busy:
+            thread.join(10)
+    assert value(text, "phoenix_turn_waits_total") == 3
+    assert value(text, "phoenix_requests_waiting_for_a_turn") == 0
