@@ -100,17 +100,22 @@ def test_failures_are_counted_by_code_and_replays_too(client, auth):
     assert auth["api-key"] not in after
 
 
-def test_a_scrape_of_three_gunicorn_workers_sums_them_all(tmp_path):
-    """Each request on a new connection lands on whichever worker accepts it; the count is the instance's."""
-    folder = tmp_path / "metrics"
-    env = {
+def served_with_metrics(tmp_path, **settings):
+    """The environment of a gunicorn Phoenix whose workers keep their counts in tmp_path/metrics."""
+    return {
         "PHOENIX_METRICS_TOKEN": TOKEN,
         "PHOENIX_CONFIG": "production",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.sqlite3'}",
-        "WEB_CONCURRENCY": "3",
-        "PROMETHEUS_MULTIPROC_DIR": str(folder),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
         "PHOENIX_RATELIMIT_ENABLED": "0",
+        **settings,
     }
+
+
+def test_a_scrape_of_three_gunicorn_workers_sums_them_all(tmp_path):
+    """Each request on a new connection lands on whichever worker accepts it; the count is the instance's."""
+    folder = tmp_path / "metrics"
+    env = served_with_metrics(tmp_path, WEB_CONCURRENCY="3")
 
     def workers_that_counted():
         return {name for name in os.listdir(folder) if name.startswith("counter_") and name.endswith(".db")}
@@ -137,16 +142,7 @@ def test_a_scrape_of_three_gunicorn_workers_sums_them_all(tmp_path):
 def test_requests_waiting_for_a_turn_are_counted_and_shown_while_they_wait(tmp_path):
     """Two turns, four requests of a second each, then a scrape: the last two requests and the scrape
     waited (three waits), and by the time the scrape has its turn nobody is waiting."""
-    folder = tmp_path / "metrics"
-    env = {
-        "PHOENIX_METRICS_TOKEN": TOKEN,
-        "PHOENIX_CONFIG": "production",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.sqlite3'}",
-        "WEB_CONCURRENCY": "1",
-        "PHOENIX_ACTIVE_REQUESTS": "2",
-        "PROMETHEUS_MULTIPROC_DIR": str(folder),
-        "PHOENIX_RATELIMIT_ENABLED": "0",
-    }
+    env = served_with_metrics(tmp_path, WEB_CONCURRENCY="1", PHOENIX_ACTIVE_REQUESTS="2")
     with Gunicorn("tests.longpoll_app:app", env=env, log_path=tmp_path / "gunicorn.log") as server:
         busy = [
             threading.Thread(target=urllib.request.urlopen, args=(server.url + "/test/busy?seconds=1",))
