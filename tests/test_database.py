@@ -154,3 +154,22 @@ def test_a_prepared_read_on_a_lost_connection_is_a_503_and_the_next_read_works(a
 )
 def test_iso_timestamp_is_isoformat_with_microseconds(value):
     assert iso_timestamp(value) == value.isoformat(timespec="microseconds")
+
+
+@pytest.mark.postgresql_only
+def test_a_transaction_whose_first_statement_runs_for_many_rows_is_still_one_transaction(app):
+    # The driver is in autocommit mode: BEGIN must go before a statement sent once a row (executemany).
+    table = Record.__table__
+    rename = sa.update(table).where(table.c.id == sa.bindparam("i")).values(value1=sa.bindparam("v"))
+    with app.app_context():
+        db.session.execute(sa.insert(table), [{"value1": "kept", "version": 1, **STAMPS}] * 2)
+        db.session.commit()
+        with db.engine.connect() as connection:
+            connection.execute(rename, [{"i": 1, "v": "undone"}, {"i": 2, "v": "undone"}])
+            assert connection.connection.dbapi_connection.info.transaction_status == 2  # INTRANS
+            connection.rollback()
+        assert db.session.execute(sa.select(table.c.value1).order_by(table.c.id)).scalars().all() == [
+            "kept",
+            "kept",
+        ]
+        db.session.rollback()

@@ -10,11 +10,11 @@ Why a client that follows next_cursor sees every committed change exactly once, 
   statement's own snapshot: the oldest transaction still running at that snapshot
   (`pg_snapshot_xmin(pg_current_snapshot())`), or rather the oldest of those running ones that may be
   this database's (ENDED_BELOW: the function phoenix_feed_horizon(), made by migration 0009). Every
-  transaction of this database below the horizon has ended, so the
-  entries below it are final (committed and visible to the statement, or rolled back and never), and
-  every transaction that may still commit, now or later, has an xid at or above it (running ones are
-  at or above it; new ones get xids above any handed out so far). So nothing can ever appear behind a
-  served position: a cursor (xid, id) past which the feed has served everything stays exact. A plain
+  transaction of this database below the horizon has ended, so the entries below it are final
+  (committed and visible to the statement, or rolled back and never), and every transaction that may
+  still commit, now or later, has an xid at or above it (running ones are at or above it; new ones get
+  xids above any handed out so far). So nothing can ever appear behind a served position: a cursor
+  (xid, id) past which the feed has served everything stays exact. A plain
   id or timestamp cursor is not: both are taken before commit, so a transaction that commits late lands
   behind a cursor that has already passed it.
 - Other databases. The snapshot lists the running transactions of every database on the server, and a
