@@ -20,10 +20,17 @@ And a transaction opens with its first statement. psycopg2, left to itself, send
 of its own before a transaction's first statement. On PostgreSQL Phoenix keeps the driver in autocommit
 mode and opens each transaction itself: its first statement goes as "BEGIN; SET LOCAL ...; <the
 statement>", one message, and the dialect's commit and rollback send COMMIT and ROLLBACK when the server
-has a transaction open (and nothing when it has none). A create is so four round trips, not five.
+has a transaction open (and nothing when it has none).
+
+And a statement whose answer nobody reads waits for the next. A history entry's INSERT returns nothing,
+and nothing in its transaction reads it back: Prepared(..., later=True) keeps it, and it goes in the same
+message as the transaction's next statement, or its COMMIT (a ROLLBACK drops it). A create is so three
+round trips, not five: the key's SELECT (with BEGIN), the item's INSERT, and its history's INSERT with the
+COMMIT.
 """
 
 import time
+import weakref
 from collections import namedtuple
 from functools import wraps
 
@@ -38,6 +45,8 @@ IDLE_PING_SECONDS = 5.0
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # The execution option that marks an @autocommit view's Connection: its statements each stand alone.
 STANDALONE = "phoenix_standalone"
+# The statements that wait for a driver connection's next message (Prepared's later=True), as SQL text.
+LATER = weakref.WeakKeyDictionary()
 
 
 def autocommit(view):
@@ -116,9 +125,10 @@ class Prepared:
     parameter rendered at execution, rows() is Core's.
     """
 
-    def __init__(self, statement):
+    def __init__(self, statement, later=False):
         self.statement = statement
         self.is_dml = statement.is_dml
+        self.later = later  # an INSERT that returns nothing: it may wait for the transaction's next message
         self.plans = {}  # (dialect, the columns an INSERT is given) -> DriverPlan, or None: through Core
 
     def rows(self, parameters):
@@ -130,7 +140,7 @@ class Prepared:
         if isinstance(parameters, dict):
             key = (conn.dialect, tuple(parameters) if self.is_dml else None)
             if key not in self.plans:
-                self.plans[key] = DriverPlan.of(self.statement, conn.dialect, key[1])
+                self.plans[key] = DriverPlan.of(self.statement, conn.dialect, key[1], self.later)
             plan = self.plans[key]
             if plan is not None:
                 return plan.rows(conn, parameters)
@@ -148,8 +158,8 @@ class DriverPlan:
     parameters and of its columns (these known after the first run, from the cursor's description, as
     Core finds them)."""
 
-    def __init__(self, compiled, dialect):
-        self.sql, self.dialect = compiled.string, dialect
+    def __init__(self, compiled, dialect, later=False):
+        self.sql, self.dialect, self.later = compiled.string, dialect, later
         self.columns = list(compiled.statement.exported_columns)
         # rename: a label such as _key0 is no valid field name; it stays readable by position.
         self.row_type = namedtuple("Row", [column.key for column in self.columns], rename=True)
@@ -163,10 +173,12 @@ class DriverPlan:
             if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
         ]
         self.processors = None
+        self.in_transaction = dialect.loaded_dbapi.extensions.TRANSACTION_STATUS_INTRANS
 
     @classmethod
-    def of(cls, statement, dialect, column_keys):
-        """The plan of statement on dialect (an INSERT given column_keys), or None to go through Core."""
+    def of(cls, statement, dialect, column_keys, later=False):
+        """The plan of statement on dialect (an INSERT given column_keys), or None to go through Core;
+        later: the statement may wait for the transaction's next message (see the module's docstring)."""
         if dialect.name != "postgresql":
             return None
         compiled = statement.compile(dialect=dialect, column_keys=column_keys)
@@ -174,7 +186,7 @@ class DriverPlan:
             return None
         if column_keys is not None and not set(compiled.binds) <= set(column_keys):
             return None  # an INSERT whose Python-side column defaults Core fills in
-        return cls(compiled, dialect)
+        return cls(compiled, dialect, later)
 
     def rows(self, conn, parameters):
         sql, driver = self.sql, conn.connection.dbapi_connection
@@ -187,7 +199,10 @@ class DriverPlan:
         try:
             for listener in conn.dispatch.before_cursor_execute:  # as Core calls them (no context)
                 sql, parameters = listener(conn, cursor, sql, parameters, None, False)
-            cursor.execute(sql, parameters)
+            if self.later and driver.info.transaction_status == self.in_transaction:
+                send_later(driver, cursor.mogrify(sql, parameters).decode())
+                return []
+            self.dialect.do_execute(cursor, sql, parameters, None)
             fetched = cursor.fetchall() if cursor.description else []
             if self.processors is None and cursor.description:
                 self.processors = self.result_processors(cursor.description)
@@ -221,6 +236,16 @@ class DriverPlan:
             if processor is not None:
                 found.append((position, processor))
         return found
+
+
+def send_later(driver, sql):
+    """Keep sql (text, its parameters in it) to go with driver's next message (see the module's docstring)."""
+    LATER[driver] = LATER.get(driver, "") + sql + "; "
+
+
+def sent_later(driver):
+    """What waits for driver's next message ("" if nothing), taken off."""
+    return LATER.pop(driver, "")
 
 
 def ping_idle_connections(engine):
@@ -258,7 +283,8 @@ def guard_transactions(engine, statement_timeout_ms, idle_in_transaction_timeout
     # SETs and the statement in order, and answers with the statement's result and row count.
     in_transaction, in_autocommit = timeout_prefix(statement_timeout_ms, idle_in_transaction_timeout_ms)
     opening = "BEGIN; " + in_transaction
-    idle = engine.dialect.loaded_dbapi.extensions.TRANSACTION_STATUS_IDLE
+    driver_error, extensions = engine.dialect.loaded_dbapi.Error, engine.dialect.loaded_dbapi.extensions
+    idle, failed = extensions.TRANSACTION_STATUS_IDLE, extensions.TRANSACTION_STATUS_INERROR
 
     @event.listens_for(engine, "connect")
     def driver_autocommit(dbapi_connection, record):
@@ -280,16 +306,54 @@ def guard_transactions(engine, statement_timeout_ms, idle_in_transaction_timeout
         def end(connection):
             # A connection from the pool's reset is a wrapper (_ConnectionFairy) of the driver's.
             driver = getattr(connection, "dbapi_connection", connection)
+            waiting = sent_later(driver)  # sent with a COMMIT; dropped by a ROLLBACK
             if not driver.autocommit:  # not yet set up (connecting): psycopg2 ends its own transaction
                 getattr(driver, command.lower())()
             elif driver.info.transaction_status != idle:
                 with driver.cursor() as cursor:
-                    cursor.execute(command)
+                    if command == "ROLLBACK" or not waiting:
+                        cursor.execute(command)
+                        return
+                    try:
+                        cursor.execute(waiting + command)
+                    except driver_error:
+                        # What waited failed, so the COMMIT behind it never ran: the transaction ends
+                        # here, as a failed COMMIT's does (SQLAlchemy will not roll it back).
+                        if not driver.closed and driver.info.transaction_status == failed:
+                            cursor.execute("ROLLBACK")
+                        raise
 
         return end
 
     engine.dialect.do_commit = end_transaction("COMMIT")
     engine.dialect.do_rollback = end_transaction("ROLLBACK")
+    send_what_waits(engine.dialect)
+
+
+def send_what_waits(dialect):
+    """Send the statements that wait for a connection's next message (Prepared's later=True) in front of
+    it: after every before_cursor_execute listener, as the driver's cursor runs it."""
+    execute, executemany, execute_no_params = (
+        dialect.do_execute, dialect.do_executemany, dialect.do_execute_no_params
+    )  # fmt: skip
+
+    def do_execute(cursor, statement, parameters, context=None):
+        if waiting := sent_later(cursor.connection):
+            # One text, its parameters put in by the driver as it would (none read in what waits).
+            execute_no_params(cursor, waiting + cursor.mogrify(statement, parameters).decode(), context)
+        else:
+            execute(cursor, statement, parameters, context)
+
+    def do_executemany(cursor, statement, parameters, context=None):
+        if waiting := sent_later(cursor.connection):
+            cursor.execute(waiting)  # once, not once for each row
+        executemany(cursor, statement, parameters, context)
+
+    def do_execute_no_params(cursor, statement, context=None):
+        execute_no_params(cursor, sent_later(cursor.connection) + statement, context)
+
+    dialect.do_execute, dialect.do_executemany = do_execute, do_executemany
+    dialect.do_execute_no_params = do_execute_no_params
 
 
 def sqlite_on_connect(dbapi_connection, connection_record):

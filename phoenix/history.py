@@ -11,7 +11,7 @@ from phoenix.schemas import game_schema, record_schema
 # An item's history pages like the lists do (by id, which follows its versions), limit and cursor only.
 HISTORY = Listing(name="history", model=Change, countable=False)
 # inline: no id RETURNING for the entries (PostgreSQL's implicit returning): nothing reads them back.
-INSERT_ENTRIES = Prepared(insert(Change.__table__).inline())
+INSERT_ENTRIES = Prepared(insert(Change.__table__).inline(), later=True)
 
 
 def history_of(collection, item_id):

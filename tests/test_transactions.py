@@ -151,8 +151,9 @@ def test_a_change_is_one_transaction_of_lock_update_and_history(app, client, aut
     assert sent == ["SELECT", "SELECT", "UPDATE", "INSERT", "COMMIT"]
 
 
-@pytest.mark.postgresql_only
-def test_on_postgresql_a_create_is_four_round_trips_and_a_read_one(app, db_url):
+@contextmanager
+def counted_app(db_url):
+    """(app, QueryCounter): an app whose connections go through a relay that notes each Query message."""
     counter = QueryCounter(db_url)
     relayed = create_app(
         {
@@ -161,8 +162,26 @@ def test_on_postgresql_a_create_is_four_round_trips_and_a_read_one(app, db_url):
             "RATELIMIT_ENABLED": False,
         }
     )
-    client = relayed.test_client()
     try:
+        yield relayed, counter
+    finally:
+        with relayed.app_context():
+            db.engine.dispose()
+        counter.close()
+
+
+def shapes(queries):
+    """The first words of each statement of each Query message: one list a round trip."""
+    return [
+        [" ".join(part.split()[:3]) for part in query.split(";") if part.strip() and "SET LOCAL" not in part]
+        for query in queries
+    ]
+
+
+@pytest.mark.postgresql_only
+def test_on_postgresql_a_create_is_three_round_trips_and_a_read_one(app, db_url):
+    with counted_app(db_url) as (relayed, counter):
+        client = relayed.test_client()
         key = client.post("/api/keys", json={"username": "counted"}).json["api_key"]
         auth = {"api-key": key}
         assert client.post("/api/records", json={"value1": "first use"}, headers=auth).status_code == 201
@@ -172,12 +191,61 @@ def test_on_postgresql_a_create_is_four_round_trips_and_a_read_one(app, db_url):
         del counter.queries[:]
         assert client.get("/api/records/2").status_code == 200
         read = list(counter.queries)
-    finally:
-        with relayed.app_context():
-            db.engine.dispose()
-        counter.close()
-    # BEGIN and the timeouts ride with the key's SELECT; psycopg2 sends no BEGIN of its own.
-    shapes = [" ".join(query.split(";")[0].split()[:3]) for query in created]
-    assert shapes == ["BEGIN", "INSERT INTO record", "INSERT INTO history", "COMMIT"]
+    # BEGIN and the timeouts ride with the key's SELECT; psycopg2 sends no BEGIN of its own; the history
+    # entry, whose INSERT returns nothing, rides with the COMMIT.
+    assert shapes(created) == [
+        ["BEGIN", "SELECT authenticationkey.id, authenticationkey.username,"],
+        ["INSERT INTO record"],
+        ["INSERT INTO history", "COMMIT"],
+    ]
     assert "FROM authenticationkey" in created[0]
     assert len(read) == 1 and read[0].startswith("SET LOCAL statement_timeout") and "FROM record" in read[0]
+
+
+@pytest.mark.postgresql_only
+def test_on_postgresql_a_removals_history_rides_with_the_delete_and_a_failed_one_leaves_nothing(
+    app, db_url, rows
+):
+    """What waits goes with the next statement, parameters and all, values with % and quotes intact; when
+    the message fails, the transaction is rolled back and the connection serves the next request."""
+    value = "100% 'sure' %(id)s %s"
+    with counted_app(db_url) as (relayed, counter):
+        client = relayed.test_client()
+        auth = {"api-key": client.post("/api/keys", json={"username": "counted"}).json["api_key"]}
+        assert client.post("/api/records", json={"value1": value}, headers=auth).status_code == 201
+        del counter.queries[:]
+        assert client.delete("/api/records/1", headers=auth).status_code == 200
+        removed = list(counter.queries)
+    assert shapes(removed)[-2:] == [["INSERT INTO history", "DELETE FROM record"], ["COMMIT"]]
+    with app.app_context():
+        entries = db.session.execute(sa.select(Change.action, Change.changes).order_by(Change.id)).all()
+    assert [(action, changes["value1"]) for action, changes in entries] == [
+        ("created", [None, value]),
+        ("removed", [value, None]),
+    ]
+    assert rows(Record) == []
+
+
+@pytest.mark.postgresql_only
+def test_on_postgresql_a_history_entry_that_fails_with_the_commit_rolls_the_change_back(
+    app, client, auth, rows, monkeypatch
+):
+    """The entry waits for the COMMIT; refused there (changed_at is NOT NULL), the COMMIT never runs: the
+    request is a 409, nothing of it is stored, and the same pooled connection serves the next write."""
+    assert client.post("/api/records", json={"value1": "before"}, headers=auth).status_code == 201
+    record_changes = phoenix.history.record_changes
+
+    def refused_at_the_commit(entries):
+        record_changes([{**entry, "changed_at": None} for entry in entries])
+
+    with monkeypatch.context() as patched:
+        patched.setattr(phoenix.history, "record_changes", refused_at_the_commit)
+        assert client.patch("/api/records/1", json={"value1": "after"}, headers=auth).status_code == 409
+    assert [(r.value1, r.version) for r in rows(Record)] == [("before", 1)]
+    assert client.patch("/api/records/1", json={"value1": "after"}, headers=auth).status_code == 200
+    assert [(r.value1, r.version) for r in rows(Record)] == [("after", 2)]
+    with app.app_context():
+        assert db.session.scalars(sa.select(Change.action).order_by(Change.id)).all() == [
+            "created",
+            "modified",
+        ]
