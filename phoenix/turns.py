@@ -2,7 +2,7 @@
 
 A gevent worker takes every connection (a slow client costs a greenlet, not a worker). Were it to work on
 all of their requests at once, each request would wait behind all the others at every round trip to
-PostgreSQL, and a write of four round trips would wait four times as long as a read: under 64 busy
+PostgreSQL, and a write of several round trips would wait that many times as long as a read: under 64 busy
 connections on 4 workers (`make soak`, part d), p99 300 to 350 ms for a p50 of 40 to 55. So once its body
 is in, a request waits for one of its worker's turns, in arrival order, and gives the turn back when its
 answer is made, before the answer is written to the client (a slow reader holds no turn). With 4 turns:
