@@ -27,14 +27,22 @@ and nothing in its transaction reads it back: Prepared(..., later=True) keeps it
 message as the transaction's next statement, or its COMMIT (a ROLLBACK drops it). A create is so three
 round trips, not five: the key's SELECT (with BEGIN), the item's INSERT, and its history's INSERT with the
 COMMIT.
+
+And a read keeps its connection (PostgreSQL). Checking a connection out of the pool and back, with the
+Connection object SQLAlchemy makes for each checkout, cost a read by id 65 to 85 us of CPU, a sixth of
+the app's (measured in-process, time.process_time over 2,000 reads). So the connections that @autocommit
+reads used wait for the next read in the worker's ReadConnections (at most KEPT_FOR_READS): taken and
+given back with a list's pop and append. One idle for IDLE_PING_SECONDS is pinged before use, as the pool
+would; one lost under a read is not kept; all are closed with the engine (engine.dispose()).
 """
 
+import os
 import time
 import weakref
 from collections import namedtuple
 from functools import wraps
 
-from flask import g, has_request_context, request
+from flask import current_app, g, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 
@@ -47,29 +55,95 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 STANDALONE = "phoenix_standalone"
 # The statements that wait for a driver connection's next message (Prepared's later=True), as SQL text.
 LATER = weakref.WeakKeyDictionary()
+# How many connections a worker keeps for its reads (PostgreSQL): as many as it works on requests at once
+# (phoenix/turns.py, PHOENIX_ACTIVE_REQUESTS' default). A read beyond them checks one out of the pool.
+KEPT_FOR_READS = 4
+READ_CONNECTIONS = "phoenix.read_connections"  # the app's ReadConnections (app.extensions), PostgreSQL
 
 
 def autocommit(view):
     """Run a view whose statements each stand alone on a connection of its own, in autocommit mode: one
-    round trip a statement, no BEGIN, no COMMIT or ROLLBACK, no ORM session. connection() hands it out."""
+    round trip a statement, no BEGIN, no COMMIT or ROLLBACK, no ORM session. connection() hands it out:
+    on PostgreSQL one of the connections kept for reads (ReadConnections; the driver is in autocommit
+    mode always), on SQLite one from the pool, its driver switched to autocommit for the view."""
 
     @wraps(view)
     def run(*args, **kwargs):
+        kept = current_app.extensions.get(READ_CONNECTIONS)
+        if kept is not None:
+            own = g.autocommit_connection = kept.take()
+            try:
+                return view(*args, **kwargs)
+            finally:
+                g.autocommit_connection = None
+                kept.give_back(own)
         with db.engine.connect() as own:
-            # Marked on this checkout's Connection (guard_transactions reads it), never on the pooled
-            # driver connection, so that nothing of it can outlive the request. PostgreSQL's driver is
-            # in autocommit mode always; sqlite3's is switched for the view.
-            own.execution_options(**{STANDALONE: True})
-            restore = sqlite_autocommit(own) if own.dialect.name == "sqlite" else None
+            restore = sqlite_autocommit(own)
             g.autocommit_connection = own
             try:
                 return view(*args, **kwargs)
             finally:
                 g.autocommit_connection = None
-                if restore:
-                    restore()
+                restore()
 
     return run
+
+
+class ReadConnections:
+    """The connections that an engine's @autocommit reads keep between them (see the module's docstring):
+    each a Connection checked out of the pool, marked STANDALONE, with the time it was last given back."""
+
+    def __init__(self, engine, keep=KEPT_FOR_READS):
+        self.engine, self.keep = engine, keep
+        self.idle = []  # [(Connection, monotonic time given back)], the last given back last
+        self.pid = os.getpid()
+        event.listen(engine, "engine_disposed", self.close_all)
+        event.listen(engine, "invalidate", self.drop_all)
+
+    def take(self):
+        """A connection for one read: the last one given back, else a new one from the pool."""
+        if self.pid != os.getpid():  # a forked child: the parent's connections are not its own
+            self.idle, self.pid = [], os.getpid()
+        while self.idle:
+            own, given_back = self.idle.pop()
+            if time.monotonic() - given_back < IDLE_PING_SECONDS or self.alive(own):
+                return own
+        own = self.engine.connect()
+        # Marked on this Connection (guard_transactions reads it), never on the pooled driver
+        # connection, so that nothing of it outlives the read's use once the connection goes back.
+        own.execution_options(**{STANDALONE: True})
+        return own
+
+    def alive(self, own):
+        """Ping own, idle for a while; a lost one is closed (the pool drops it)."""
+        try:
+            self.engine.dialect.do_ping(own.connection.dbapi_connection)
+            return True
+        except self.engine.dialect.loaded_dbapi.Error as error:
+            own.invalidate(error)
+            own.close()
+            return False
+
+    def give_back(self, own):
+        """Keep own for the next read, unless it was lost or enough are kept: then back to the pool."""
+        if own.invalidated or len(self.idle) >= self.keep or self.pid != os.getpid():
+            own.close()
+        else:
+            self.idle.append((own, time.monotonic()))
+
+    def close_all(self, engine=None):
+        """Give every kept connection back to the pool (the engine is being disposed of)."""
+        while self.idle:
+            self.idle.pop()[0].close()
+
+    def drop_all(self, dbapi_connection=None, record=None, error=None):
+        """A connection was lost: so, likely, were the kept ones (a server restart). The pool replaces
+        those it holds on their next checkout; the kept ones are invalidated now, so that the next reads
+        get fresh ones instead of an error each."""
+        idle, self.idle = self.idle, []  # invalidating one fires this again: with nothing left to do
+        for own, _ in idle:
+            own.invalidate(error)
+            own.close()
 
 
 def sqlite_autocommit(own):
@@ -208,7 +282,8 @@ class DriverPlan:
                 self.processors = self.result_processors(cursor.description)
         except self.dialect.loaded_dbapi.Error as error:
             invalidated = self.dialect.is_disconnect(error, driver, cursor)
-            if invalidated:
+            if invalidated:  # as Core's error handling does: the pool's older connections are as likely gone
+                conn.engine.pool._invalidate(conn.connection, error)
                 conn.invalidate(error)
             raise DBAPIError.instance(
                 sql, parameters, error, self.dialect.loaded_dbapi.Error, invalidated, self.dialect
@@ -392,6 +467,7 @@ def register_database(app):
         event.listen(engine, "connect", sqlite_on_connect)
         event.listen(engine, "begin", sqlite_on_begin)
     else:
+        app.extensions[READ_CONNECTIONS] = ReadConnections(engine)
         ping_idle_connections(engine)
         guard_transactions(
             engine,

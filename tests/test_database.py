@@ -40,8 +40,10 @@ def test_a_read_leaves_no_transaction_open(app):
 @pytest.mark.postgresql_only
 def test_after_a_read_its_pooled_connection_serves_whole_transactions(app, client):
     assert client.get("/api/records/1").status_code == 404
+    # Given back to the pool (as when more than KEPT_FOR_READS are idle), the read's connection is the
+    # pool's only idle one: the session gets it.
+    app.extensions[database.READ_CONNECTIONS].close_all()
     with app.app_context():
-        # The read's connection is the pool's only idle one: the session gets it back.
         db.session.execute(sa.insert(Record.__table__).values(value1="undone", version=1, **STAMPS))
         assert db.session.connection().connection.dbapi_connection.info.transaction_status == 2  # INTRANS
         db.session.rollback()
@@ -51,13 +53,18 @@ def test_after_a_read_its_pooled_connection_serves_whole_transactions(app, clien
 
 
 def kill_the_pooled_connection(app):
-    """Terminate, from another connection, the server backend of the connection the app's pool holds."""
+    """Terminate, from another connection, the server backends of the connections the app holds: the
+    one its pool hands the ORM session, and those its reads keep (database.ReadConnections)."""
     with app.app_context():
-        pid = db.session.connection().connection.dbapi_connection.get_backend_pid()
+        pids = [db.session.connection().connection.dbapi_connection.get_backend_pid()]
         db.session.remove()
+    kept = app.extensions[database.READ_CONNECTIONS].idle
+    pids += [own.connection.dbapi_connection.get_backend_pid() for own, _ in kept]
+    assert len(pids) == len(set(pids)) >= 2  # a read kept its own
     admin = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
     with admin.connect() as connection:
-        assert connection.execute(sa.select(sa.func.pg_terminate_backend(pid))).scalar_one()
+        for pid in pids:
+            assert connection.execute(sa.select(sa.func.pg_terminate_backend(pid))).scalar_one()
     admin.dispose()
 
 
@@ -69,6 +76,62 @@ def test_a_connection_killed_while_idle_is_replaced_without_an_error(app, client
     response = client.get("/api/records")
     assert response.status_code == 200
     assert response.json["records"] == []
+
+
+def backend_pids(app):
+    """The server backend of every statement the app sends, in order (a list that grows)."""
+    pids = []
+    with app.app_context():
+        sa.event.listen(
+            db.engine,
+            "before_cursor_execute",
+            lambda conn, cursor, *_: pids.append(cursor.connection.get_backend_pid()),
+        )
+    return pids
+
+
+@pytest.mark.postgresql_only
+def test_reads_keep_their_connection_out_of_the_pool(app, client, auth):
+    """A read gives its connection to the next read, not back to the pool: no checkout, the same backend;
+    a write still takes one from the pool."""
+    kept = app.extensions[database.READ_CONNECTIONS]
+    assert client.post("/api/records", json={"value1": "x"}, headers=auth).status_code == 201  # key used
+    pids = backend_pids(app)
+    assert client.get("/api/records/1").status_code == 200
+    with app.app_context():
+        checkouts = []
+        sa.event.listen(db.engine, "checkout", lambda *_: checkouts.append(1))
+    assert client.get("/api/records?limit=5").status_code == 200
+    assert client.get("/api/records/1").status_code == 200
+    assert len(set(pids)) == 1 and len(pids) == 3
+    assert checkouts == [] and len(kept.idle) == 1
+    assert client.post("/api/records", json={"value1": "x"}, headers=auth).status_code == 201
+    assert len(checkouts) == 1 and pids[-1] != pids[0]
+    with app.app_context():
+        assert db.engine.pool.checkedout() == 1  # the one kept for reads
+
+
+@pytest.mark.postgresql_only
+def test_at_most_kept_for_reads_wait_and_the_engine_closes_them(app):
+    with app.app_context():
+        kept = app.extensions[database.READ_CONNECTIONS]
+        taken = [kept.take() for _ in range(database.KEPT_FOR_READS + 2)]
+        assert db.engine.pool.checkedout() == database.KEPT_FOR_READS + 2
+        for own in taken:
+            kept.give_back(own)
+        assert [own for own, _ in kept.idle] == taken[: database.KEPT_FOR_READS]
+        assert db.engine.pool.checkedout() == database.KEPT_FOR_READS  # the other two went back
+        assert kept.take() is taken[database.KEPT_FOR_READS - 1]  # the last given back
+        kept.give_back(taken[database.KEPT_FOR_READS - 1])
+        db.engine.dispose()
+        assert kept.idle == [] and all(own.closed for own in taken)
+        kept.give_back(kept.take())
+        kept.pid = -1  # as in a process forked from this one: the parent's connections are not its own
+        [(parents, _)] = kept.idle
+        own = kept.take()
+        assert own is not parents and kept.idle == [] and not parents.closed
+        kept.give_back(own)
+        assert kept.idle == [(own, kept.idle[0][1])]
 
 
 def test_schemas_load_without_reading_package_metadata(monkeypatch):
