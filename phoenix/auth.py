@@ -18,7 +18,7 @@ from flask import current_app, g, request
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from phoenix.database import Prepared
+from phoenix.database import Prepared, standalone_read
 from phoenix.errors import ApiError, error_answer
 from phoenix.extensions import db
 from phoenix.models import AuthenticationKey, key_state, utcnow
@@ -257,8 +257,10 @@ def find_key(token):
     else:
         secret_digest = digest(token)
         prefix = legacy_prefix(secret_digest)
-    # Prepared, not the ORM: this runs on every signed request, and a plain row is all it needs.
-    row = KEY_BY_PREFIX.first({"prefix": prefix})
+    # Prepared, not the ORM: this runs on every signed request, and a plain row is all it needs. It stands
+    # alone, before the request's own transaction (which so needs no connection yet for it).
+    with standalone_read():
+        row = KEY_BY_PREFIX.first({"prefix": prefix})
     if row is None or not hmac.compare_digest(row.secret_hash, secret_digest):
         return None
     return SimpleNamespace(**row._asdict())

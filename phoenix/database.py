@@ -25,14 +25,16 @@ has a transaction open (and nothing when it has none).
 And a statement whose answer nobody reads waits for the next. A history entry's INSERT returns nothing,
 and nothing in its transaction reads it back: Prepared(..., later=True) keeps it, and it goes in the same
 message as the transaction's next statement, or its COMMIT (a ROLLBACK drops it). A create is so three
-round trips, not five: the key's SELECT (with BEGIN), the item's INSERT, and its history's INSERT with the
-COMMIT.
+round trips, not five: the key's SELECT (standing alone), the item's INSERT (with BEGIN), and its history's
+INSERT with the COMMIT.
 
-And a read keeps its connection (PostgreSQL). Checking a connection out of the pool and back, with the
+And a request keeps its connection (PostgreSQL). Checking a connection out of the pool and back, with the
 Connection object SQLAlchemy makes for each checkout, cost a read by id 65 to 85 us of CPU, a sixth of
 the app's (measured in-process, time.process_time over 2,000 reads). So the connections that @autocommit
-reads used wait for the next read in the worker's ReadConnections (at most KEPT_FOR_READS): taken and
-given back with a list's pop and append. One idle for IDLE_PING_SECONDS is pinged before use, as the pool
+reads used wait for the next read in the worker's KeptConnections (at most KEPT_CONNECTIONS): taken and
+given back with a list's pop and append. A create, whose statements are all Core, does the same with
+its transaction (@core_transaction): on a kept connection, begun and committed by SQLAlchemy Core,
+without the ORM session, whose transaction bookkeeping was a third of a create's CPU (py-spy). One idle for IDLE_PING_SECONDS is pinged before use, as the pool
 would; one lost under a read is not kept; all are closed with the engine (engine.dispose()).
 """
 
@@ -40,6 +42,7 @@ import os
 import time
 import weakref
 from collections import namedtuple
+from contextlib import contextmanager
 from functools import wraps
 
 from flask import current_app, g, has_request_context, request
@@ -55,46 +58,97 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 STANDALONE = "phoenix_standalone"
 # The statements that wait for a driver connection's next message (Prepared's later=True), as SQL text.
 LATER = weakref.WeakKeyDictionary()
-# How many connections a worker keeps for its reads (PostgreSQL): as many as it works on requests at once
-# (phoenix/turns.py, PHOENIX_ACTIVE_REQUESTS' default). A read beyond them checks one out of the pool.
-KEPT_FOR_READS = 4
-READ_CONNECTIONS = "phoenix.read_connections"  # the app's ReadConnections (app.extensions), PostgreSQL
+# How many connections a worker keeps for its reads, and how many for its creates (PostgreSQL): as many
+# as it works on requests at once (phoenix/turns.py, PHOENIX_ACTIVE_REQUESTS' default). A request beyond
+# them checks one out of the pool.
+KEPT_CONNECTIONS = 4
+# The app's KeptConnections (app.extensions), PostgreSQL only: for reads (STANDALONE), for creates.
+READ_CONNECTIONS = "phoenix.read_connections"
+WRITE_CONNECTIONS = "phoenix.write_connections"
 
 
 def autocommit(view):
     """Run a view whose statements each stand alone on a connection of its own, in autocommit mode: one
     round trip a statement, no BEGIN, no COMMIT or ROLLBACK, no ORM session. connection() hands it out:
-    on PostgreSQL one of the connections kept for reads (ReadConnections; the driver is in autocommit
+    on PostgreSQL one of the connections kept for reads (KeptConnections; the driver is in autocommit
     mode always), on SQLite one from the pool, its driver switched to autocommit for the view."""
 
     @wraps(view)
     def run(*args, **kwargs):
         kept = current_app.extensions.get(READ_CONNECTIONS)
         if kept is not None:
-            own = g.autocommit_connection = kept.take()
+            own = g.own_connection = kept.take()
             try:
                 return view(*args, **kwargs)
             finally:
-                g.autocommit_connection = None
+                g.own_connection = None
                 kept.give_back(own)
         with db.engine.connect() as own:
             restore = sqlite_autocommit(own)
-            g.autocommit_connection = own
+            g.own_connection = own
             try:
                 return view(*args, **kwargs)
             finally:
-                g.autocommit_connection = None
+                g.own_connection = None
                 restore()
 
     return run
 
 
-class ReadConnections:
-    """The connections that an engine's @autocommit reads keep between them (see the module's docstring):
-    each a Connection checked out of the pool, marked STANDALONE, with the time it was last given back."""
+@contextmanager
+def standalone_read():
+    """A block of statements that each stand alone (the key check, before a request's own work): on the
+    request's own connection if it has one, else on a kept read connection (PostgreSQL), else (SQLite)
+    on the ORM session's."""
+    kept = current_app.extensions.get(READ_CONNECTIONS)
+    if kept is None or g.get("own_connection") is not None:
+        yield
+        return
+    own = g.own_connection = kept.take()
+    try:
+        yield
+    finally:
+        g.own_connection = None
+        kept.give_back(own)
 
-    def __init__(self, engine, keep=KEPT_FOR_READS):
-        self.engine, self.keep = engine, keep
+
+def core_transaction(needs_session):
+    """A decorator: run a write whose statements are all Core (a create: Prepared INSERTs on connection())
+    in one transaction on a kept connection, without the ORM session; committed when the view returns,
+    rolled back when it raises. Where it cannot (SQLite; a request for which needs_session() is true, as
+    one with an Idempotency-Key, whose stored answer is an ORM object in a savepoint), @write_transaction."""
+
+    def decorator(view):
+        in_session = write_transaction(view)
+
+        @wraps(view)
+        def run(*args, **kwargs):
+            kept = current_app.extensions.get(WRITE_CONNECTIONS)
+            if kept is None or needs_session():
+                return in_session(*args, **kwargs)
+            own = g.own_connection = kept.take()
+            try:
+                with own.begin():  # BEGIN goes with the first statement; the COMMIT, or ROLLBACK
+                    result = view(*args, **kwargs)
+                    if db.session.registry.has() and db.session().in_transaction():
+                        raise RuntimeError("@core_transaction: the view used the ORM session")
+                return result
+            finally:
+                g.own_connection = None
+                kept.give_back(own)
+
+        return run
+
+    return decorator
+
+
+class KeptConnections:
+    """The connections that an engine's reads (standalone) or creates keep between them (see the module's
+    docstring): each a Connection checked out of the pool, a read's marked STANDALONE, with the time it
+    was last given back."""
+
+    def __init__(self, engine, standalone, keep=KEPT_CONNECTIONS):
+        self.engine, self.standalone, self.keep = engine, standalone, keep
         self.idle = []  # [(Connection, monotonic time given back)], the last given back last
         self.pid = os.getpid()
         event.listen(engine, "engine_disposed", self.close_all)
@@ -109,9 +163,10 @@ class ReadConnections:
             if time.monotonic() - given_back < IDLE_PING_SECONDS or self.alive(own):
                 return own
         own = self.engine.connect()
-        # Marked on this Connection (guard_transactions reads it), never on the pooled driver
-        # connection, so that nothing of it outlives the read's use once the connection goes back.
-        own.execution_options(**{STANDALONE: True})
+        if self.standalone:
+            # Marked on this Connection (guard_transactions reads it), never on the pooled driver
+            # connection, so that nothing of it outlives the read's use once the connection goes back.
+            own.execution_options(**{STANDALONE: True})
         return own
 
     def alive(self, own):
@@ -125,16 +180,27 @@ class ReadConnections:
             return False
 
     def give_back(self, own):
-        """Keep own for the next read, unless it was lost or enough are kept: then back to the pool."""
-        if own.invalidated or len(self.idle) >= self.keep or self.pid != os.getpid():
+        """Keep own for the next request, unless it was lost, is in a transaction still, or enough are
+        kept: then back to the pool."""
+        lost = own.invalidated or (own.in_transaction() and not self.standalone)
+        if lost or len(self.idle) >= self.keep or self.pid != os.getpid() or self.crowded():
             own.close()
         else:
             self.idle.append((own, time.monotonic()))
 
+    def crowded(self):
+        """Whether the pool is lending overflow connections (opened for one use, closed when given
+        back): the kept ones then make room in it for the session's writes."""
+        pool = self.engine.pool
+        return pool.checkedout() > pool.size()
+
     def close_all(self, engine=None):
-        """Give every kept connection back to the pool (the engine is being disposed of)."""
-        while self.idle:
-            self.idle.pop()[0].close()
+        """Close every kept connection (the engine is disposed of: its pool, already replaced, would keep
+        what is given back open)."""
+        idle, self.idle = self.idle, []
+        for own, _ in idle:
+            own.invalidate()  # closes the driver's connection now
+            own.close()
 
     def drop_all(self, dbapi_connection=None, record=None, error=None):
         """A connection was lost: so, likely, were the kept ones (a server restart). The pool replaces
@@ -179,8 +245,9 @@ def write_transaction(view):
 
 
 def connection():
-    """The connection for a request's statements: an autocommit view's own, else the ORM session's."""
-    return g.get("autocommit_connection") or db.session.connection()
+    """The connection for a request's statements: its own (an @autocommit view's, a @core_transaction's,
+    a standalone_read's), else the ORM session's."""
+    return g.get("own_connection") or db.session.connection()
 
 
 class Prepared:
@@ -467,7 +534,8 @@ def register_database(app):
         event.listen(engine, "connect", sqlite_on_connect)
         event.listen(engine, "begin", sqlite_on_begin)
     else:
-        app.extensions[READ_CONNECTIONS] = ReadConnections(engine)
+        app.extensions[READ_CONNECTIONS] = KeptConnections(engine, standalone=True)
+        app.extensions[WRITE_CONNECTIONS] = KeptConnections(engine, standalone=False)
         ping_idle_connections(engine)
         guard_transactions(
             engine,

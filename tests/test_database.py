@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from phoenix import database
+from phoenix import create_app, database
 from phoenix.auth import KEY_BY_PREFIX
+from phoenix.config import engine_options
 from phoenix.database import autocommit, connection
 from phoenix.extensions import db
 from phoenix.listing import ordered_select
@@ -39,11 +40,12 @@ def test_a_read_leaves_no_transaction_open(app):
 
 @pytest.mark.postgresql_only
 def test_after_a_read_its_pooled_connection_serves_whole_transactions(app, client):
-    assert client.get("/api/records/1").status_code == 404
-    # Given back to the pool (as when more than KEPT_FOR_READS are idle), the read's connection is the
+    # Given back to the pool (as when KEPT_CONNECTIONS are idle already), the read's connection is the
     # pool's only idle one: the session gets it.
-    app.extensions[database.READ_CONNECTIONS].close_all()
+    app.extensions[database.READ_CONNECTIONS].keep = 0
+    assert client.get("/api/records/1").status_code == 404
     with app.app_context():
+        assert db.engine.pool.checkedout() == 0
         db.session.execute(sa.insert(Record.__table__).values(value1="undone", version=1, **STAMPS))
         assert db.session.connection().connection.dbapi_connection.info.transaction_status == 2  # INTRANS
         db.session.rollback()
@@ -54,7 +56,7 @@ def test_after_a_read_its_pooled_connection_serves_whole_transactions(app, clien
 
 def kill_the_pooled_connection(app):
     """Terminate, from another connection, the server backends of the connections the app holds: the
-    one its pool hands the ORM session, and those its reads keep (database.ReadConnections)."""
+    one its pool hands the ORM session, and those its reads keep (database.KeptConnections)."""
     with app.app_context():
         pids = [db.session.connection().connection.dbapi_connection.get_backend_pid()]
         db.session.remove()
@@ -91,9 +93,9 @@ def backend_pids(app):
 
 
 @pytest.mark.postgresql_only
-def test_reads_keep_their_connection_out_of_the_pool(app, client, auth):
+def test_reads_and_creates_keep_their_connections_out_of_the_pool(app, client, auth):
     """A read gives its connection to the next read, not back to the pool: no checkout, the same backend;
-    a write still takes one from the pool."""
+    so does a create to the next create."""
     kept = app.extensions[database.READ_CONNECTIONS]
     assert client.post("/api/records", json={"value1": "x"}, headers=auth).status_code == 201  # key used
     pids = backend_pids(app)
@@ -105,24 +107,26 @@ def test_reads_keep_their_connection_out_of_the_pool(app, client, auth):
     assert client.get("/api/records/1").status_code == 200
     assert len(set(pids)) == 1 and len(pids) == 3
     assert checkouts == [] and len(kept.idle) == 1
-    assert client.post("/api/records", json={"value1": "x"}, headers=auth).status_code == 201
-    assert len(checkouts) == 1 and pids[-1] != pids[0]
+    # A create keeps its own (database.core_transaction): its key's SELECT on the read's, its INSERTs on
+    # the one the first create kept.
+    assert client.post("/api/records", json={"value1": "y"}, headers=auth).status_code == 201
+    assert checkouts == [] and pids[3] == pids[0] and pids[4] == pids[5] != pids[0]
     with app.app_context():
-        assert db.engine.pool.checkedout() == 1  # the one kept for reads
+        assert db.engine.pool.checkedout() == 2  # one kept for reads, one for creates
 
 
 @pytest.mark.postgresql_only
 def test_at_most_kept_for_reads_wait_and_the_engine_closes_them(app):
     with app.app_context():
         kept = app.extensions[database.READ_CONNECTIONS]
-        taken = [kept.take() for _ in range(database.KEPT_FOR_READS + 2)]
-        assert db.engine.pool.checkedout() == database.KEPT_FOR_READS + 2
+        taken = [kept.take() for _ in range(database.KEPT_CONNECTIONS + 2)]
+        assert db.engine.pool.checkedout() == database.KEPT_CONNECTIONS + 2
         for own in taken:
             kept.give_back(own)
-        assert [own for own, _ in kept.idle] == taken[: database.KEPT_FOR_READS]
-        assert db.engine.pool.checkedout() == database.KEPT_FOR_READS  # the other two went back
-        assert kept.take() is taken[database.KEPT_FOR_READS - 1]  # the last given back
-        kept.give_back(taken[database.KEPT_FOR_READS - 1])
+        assert [own for own, _ in kept.idle] == taken[: database.KEPT_CONNECTIONS]
+        assert db.engine.pool.checkedout() == database.KEPT_CONNECTIONS  # the other two went back
+        assert kept.take() is taken[database.KEPT_CONNECTIONS - 1]  # the last given back
+        kept.give_back(taken[database.KEPT_CONNECTIONS - 1])
         db.engine.dispose()
         assert kept.idle == [] and all(own.closed for own in taken)
         kept.give_back(kept.take())
@@ -132,6 +136,27 @@ def test_at_most_kept_for_reads_wait_and_the_engine_closes_them(app):
         assert own is not parents and kept.idle == [] and not parents.closed
         kept.give_back(own)
         assert kept.idle == [(own, kept.idle[0][1])]
+
+
+@pytest.mark.postgresql_only
+def test_kept_connections_make_room_when_the_pool_lends_overflow_connections(db_url):
+    """Kept connections hold places in the pool: when it has to lend overflow connections (opened for
+    one use), a connection given back goes to the pool instead of waiting for the next read."""
+    options = {**engine_options(db_url), "pool_size": 2, "max_overflow": 3}
+    crowded = create_app(
+        {"PHOENIX_CONFIG": "testing", "SQLALCHEMY_DATABASE_URI": db_url, "SQLALCHEMY_ENGINE_OPTIONS": options}
+    )
+    with crowded.app_context():
+        kept = crowded.extensions[database.READ_CONNECTIONS]
+        first, second, third = kept.take(), kept.take(), kept.take()  # the third is an overflow
+        assert db.engine.pool.checkedout() == 3
+        kept.give_back(first)  # the pool lends an overflow: first goes back to it
+        kept.give_back(second)
+        kept.give_back(third)
+        assert first.closed and [own for own, _ in kept.idle] == [second, third]
+        assert db.engine.pool.checkedout() == 2
+        db.engine.dispose()
+    assert kept.idle == [] and second.closed and third.closed
 
 
 def test_schemas_load_without_reading_package_metadata(monkeypatch):

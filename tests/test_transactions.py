@@ -9,13 +9,14 @@ import sqlalchemy as sa
 
 import phoenix.history
 import phoenix.resources.base
-from phoenix import create_app
+from phoenix import create_app, database
 from phoenix.errors import CONFLICT
 from phoenix.extensions import db
-from phoenix.models import Change, IdempotentRequest, Record
+from phoenix.models import Change, IdempotentRequest, Record, utcnow
 from tests.wire import QueryCounter
 
 SECRET = "marker-that-must-not-be-logged-4f1c"
+STAMPS = {"creationdate": utcnow(), "lastmodificationdate": utcnow(), "lastmodifiedby": "tester"}
 
 
 def test_a_bulk_create_whose_history_fails_on_item_500_stores_nothing_and_keeps_no_answer(
@@ -191,14 +192,16 @@ def test_on_postgresql_a_create_is_three_round_trips_and_a_read_one(app, db_url)
         del counter.queries[:]
         assert client.get("/api/records/2").status_code == 200
         read = list(counter.queries)
-    # BEGIN and the timeouts ride with the key's SELECT; psycopg2 sends no BEGIN of its own; the history
-    # entry, whose INSERT returns nothing, rides with the COMMIT.
+    # The key's SELECT stands alone (its statement timeout with it); BEGIN and the timeouts ride with the
+    # INSERT, as psycopg2 sends no BEGIN of its own; the history entry, whose INSERT returns nothing,
+    # rides with the COMMIT.
     assert shapes(created) == [
-        ["BEGIN", "SELECT authenticationkey.id, authenticationkey.username,"],
-        ["INSERT INTO record"],
+        ["SELECT authenticationkey.id, authenticationkey.username,"],
+        ["BEGIN", "INSERT INTO record"],
         ["INSERT INTO history", "COMMIT"],
     ]
-    assert "FROM authenticationkey" in created[0]
+    assert created[0].startswith("SET LOCAL statement_timeout") and "FROM authenticationkey" in created[0]
+    assert "idle_in_transaction_session_timeout" in created[1]
     assert len(read) == 1 and read[0].startswith("SET LOCAL statement_timeout") and "FROM record" in read[0]
 
 
@@ -249,3 +252,43 @@ def test_on_postgresql_a_history_entry_that_fails_with_the_commit_rolls_the_chan
             "created",
             "modified",
         ]
+
+
+@pytest.mark.postgresql_only
+def test_on_postgresql_a_create_that_fails_at_its_commit_stores_nothing_and_its_connection_serves_on(
+    app, client, auth, rows, monkeypatch
+):
+    """A create's transaction is Core's on a kept connection (database.core_transaction): its history
+    entry refused with the COMMIT is a 409 with nothing stored, and the connection is back out of any
+    transaction for the next create."""
+    assert client.post("/api/records", json={"value1": "first"}, headers=auth).status_code == 201
+    record_changes = phoenix.history.record_changes
+
+    def refused_at_the_commit(entries):
+        record_changes([{**entry, "changed_at": None} for entry in entries])
+
+    with monkeypatch.context() as patched:
+        patched.setattr(phoenix.history, "record_changes", refused_at_the_commit)
+        response = client.post("/api/records", json={"value1": "refused"}, headers=auth)
+    assert response.status_code == 409 and response.json["code"] == "conflict"
+    assert client.post("/api/records", json={"value1": "after"}, headers=auth).status_code == 201
+    assert [r.value1 for r in rows(Record)] == ["first", "after"]
+    with app.app_context():
+        assert db.session.scalars(sa.select(Change.item_id).order_by(Change.id)).all() == [
+            r.id for r in rows(Record)
+        ]
+
+
+@pytest.mark.postgresql_only
+def test_a_core_transaction_refuses_a_view_that_uses_the_orm_session(app, rows):
+    """The ORM session's statements would run in a transaction of their own, outside the view's: the
+    view fails, and what it wrote through Core is rolled back."""
+
+    @database.core_transaction(needs_session=lambda: False)
+    def careless():
+        database.connection().execute(sa.insert(Record.__table__).values(value1="core", version=1, **STAMPS))
+        db.session.execute(sa.select(1))
+
+    with app.test_request_context(), pytest.raises(RuntimeError, match="ORM session"):
+        careless()
+    assert rows(Record) == []

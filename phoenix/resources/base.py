@@ -24,10 +24,11 @@ from phoenix.concurrency import (
     not_modified,
     require_current_version,
 )
-from phoenix.database import Prepared, autocommit, write_transaction
+from phoenix.database import Prepared, autocommit, core_transaction, write_transaction
 from phoenix.errors import INVALID_ID, NOT_JSON, ApiError, error_answer
 from phoenix.extensions import db
 from phoenix.history import HISTORY, history_of, record_change, record_creations, record_removal, snapshot
+from phoenix.idempotency import HEADER as IDEMPOTENCY_HEADER
 from phoenix.idempotency import IDEMPOTENT, idempotent
 from phoenix.jsonio import envelope, success
 from phoenix.listing import BOUNDED_COST_DOCS, TOTAL_DOCS, Listing, link_header, list_page, next_link
@@ -435,6 +436,11 @@ def delete_item(collection, item):
     db.session.flush()
 
 
+# A create's transaction: Core on a kept connection (database.core_transaction), unless its answer is kept
+# for an Idempotency-Key (an ORM object, in a savepoint of the ORM session's transaction).
+create_transaction = core_transaction(needs_session=lambda: IDEMPOTENCY_HEADER in request.headers)
+
+
 class CollectionResource(Resource):
     """GET lists a collection; POST (with a key) adds one item, or an array of up to 1000 all or nothing.
 
@@ -443,14 +449,14 @@ class CollectionResource(Resource):
     """
 
     collection: Collection
-    method_decorators = {"get": [autocommit], "post": [write_transaction, require_api_key]}
+    method_decorators = {"get": [autocommit], "post": [create_transaction, require_api_key]}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         # The key is checked first, then its scope (Flask-RESTful applies the first decorator innermost).
         cls.method_decorators = {
             "get": [autocommit],
-            "post": [write_transaction, require_scope(cls.collection.write_scope), require_api_key],
+            "post": [create_transaction, require_scope(cls.collection.write_scope), require_api_key],
         }
 
     def get(self):
