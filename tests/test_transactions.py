@@ -229,13 +229,10 @@ def test_on_postgresql_a_removals_history_rides_with_the_delete_and_a_failed_one
     assert rows(Record) == []
 
 
-@pytest.mark.postgresql_only
-def test_on_postgresql_a_history_entry_that_fails_with_the_commit_rolls_the_change_back(
-    app, client, auth, rows, monkeypatch
-):
-    """The entry waits for the COMMIT; refused there (changed_at is NOT NULL), the COMMIT never runs: the
-    request is a 409, nothing of it is stored, and the same pooled connection serves the next write."""
-    assert client.post("/api/records", json={"value1": "before"}, headers=auth).status_code == 201
+@contextmanager
+def history_refused_at_the_commit(monkeypatch):
+    """While the block runs, history entries are written with changed_at null (it is NOT NULL): on
+    PostgreSQL the entry waits for the COMMIT and is refused there."""
     record_changes = phoenix.history.record_changes
 
     def refused_at_the_commit(entries):
@@ -243,6 +240,17 @@ def test_on_postgresql_a_history_entry_that_fails_with_the_commit_rolls_the_chan
 
     with monkeypatch.context() as patched:
         patched.setattr(phoenix.history, "record_changes", refused_at_the_commit)
+        yield
+
+
+@pytest.mark.postgresql_only
+def test_on_postgresql_a_history_entry_that_fails_with_the_commit_rolls_the_change_back(
+    app, client, auth, rows, monkeypatch
+):
+    """The entry waits for the COMMIT; refused there (changed_at is NOT NULL), the COMMIT never runs: the
+    request is a 409, nothing of it is stored, and the same pooled connection serves the next write."""
+    assert client.post("/api/records", json={"value1": "before"}, headers=auth).status_code == 201
+    with history_refused_at_the_commit(monkeypatch):
         assert client.patch("/api/records/1", json={"value1": "after"}, headers=auth).status_code == 409
     assert [(r.value1, r.version) for r in rows(Record)] == [("before", 1)]
     assert client.patch("/api/records/1", json={"value1": "after"}, headers=auth).status_code == 200
@@ -262,13 +270,7 @@ def test_on_postgresql_a_create_that_fails_at_its_commit_stores_nothing_and_its_
     entry refused with the COMMIT is a 409 with nothing stored, and the connection is back out of any
     transaction for the next create."""
     assert client.post("/api/records", json={"value1": "first"}, headers=auth).status_code == 201
-    record_changes = phoenix.history.record_changes
-
-    def refused_at_the_commit(entries):
-        record_changes([{**entry, "changed_at": None} for entry in entries])
-
-    with monkeypatch.context() as patched:
-        patched.setattr(phoenix.history, "record_changes", refused_at_the_commit)
+    with history_refused_at_the_commit(monkeypatch):
         response = client.post("/api/records", json={"value1": "refused"}, headers=auth)
     assert response.status_code == 409 and response.json["code"] == "conflict"
     assert client.post("/api/records", json={"value1": "after"}, headers=auth).status_code == 201
