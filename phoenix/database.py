@@ -34,8 +34,9 @@ the app's (measured in-process, time.process_time over 2,000 reads). So the conn
 reads used wait for the next read in the worker's KeptConnections (at most KEPT_CONNECTIONS): taken and
 given back with a list's pop and append. A create, whose statements are all Core, does the same with
 its transaction (@core_transaction): on a kept connection, begun and committed by SQLAlchemy Core,
-without the ORM session, whose transaction bookkeeping was a third of a create's CPU (py-spy). One idle for IDLE_PING_SECONDS is pinged before use, as the pool
-would; one lost under a read is not kept; all are closed with the engine (engine.dispose()).
+without the ORM session, whose transaction bookkeeping was a third of a create's CPU (py-spy). One idle
+for IDLE_PING_SECONDS is pinged before use, as the pool would; one lost under a read is not kept; all
+are closed with the engine (engine.dispose()).
 """
 
 import os
@@ -75,14 +76,9 @@ def autocommit(view):
 
     @wraps(view)
     def run(*args, **kwargs):
-        kept = current_app.extensions.get(READ_CONNECTIONS)
-        if kept is not None:
-            own = g.own_connection = kept.take()
-            try:
+        if READ_CONNECTIONS in current_app.extensions:
+            with standalone_read():
                 return view(*args, **kwargs)
-            finally:
-                g.own_connection = None
-                kept.give_back(own)
         with db.engine.connect() as own:
             restore = sqlite_autocommit(own)
             g.own_connection = own
@@ -155,7 +151,7 @@ class KeptConnections:
         event.listen(engine, "invalidate", self.drop_all)
 
     def take(self):
-        """A connection for one read: the last one given back, else a new one from the pool."""
+        """A connection for one request: the last one given back, else a new one from the pool."""
         if self.pid != os.getpid():  # a forked child: the parent's connections are not its own
             self.idle, self.pid = [], os.getpid()
         while self.idle:
@@ -196,11 +192,8 @@ class KeptConnections:
 
     def close_all(self, engine=None):
         """Close every kept connection (the engine is disposed of: its pool, already replaced, would keep
-        what is given back open)."""
-        idle, self.idle = self.idle, []
-        for own, _ in idle:
-            own.invalidate()  # closes the driver's connection now
-            own.close()
+        what is given back open; an invalidated connection is closed at once)."""
+        self.drop_all()
 
     def drop_all(self, dbapi_connection=None, record=None, error=None):
         """A connection was lost: so, likely, were the kept ones (a server restart). The pool replaces
