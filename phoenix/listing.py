@@ -17,7 +17,9 @@ rare substring, whose few matches the trigram index finds, from a commoner one: 
 a larger window (SEARCH_WINDOW rows), and when even that does not fill the page, the page holds the
 window's matches only, and its cursor resumes after the window. (When the first window holds some
 matches, the larger window comes before the count.) So a page may hold
-fewer items than the limit while next_cursor says that more may follow.
+fewer items than the limit while next_cursor says that more may follow. A window is read from the index
+of its order alone, which holds the searched text (models.order_index), and only the page's rows are
+fetched from the table.
 """
 
 import base64
@@ -51,7 +53,7 @@ from sqlalchemy import (
 
 from phoenix.database import Prepared, connection
 from phoenix.errors import ApiError, and_more, at_most
-from phoenix.models import UTCDateTime, folded, nulls_last, plain
+from phoenix.models import FOLDED_IN_ORDER, SEARCHED, UTCDateTime, folded, nulls_last, plain, searched_key
 from phoenix.schemas import Text
 
 DEFAULT_LIMIT = 50
@@ -637,7 +639,7 @@ class PageQuery:
         else:
             self.rows = rows.where(*self.matching)
             if searched:
-                probing = probes(keys, rows, self.table, conditions, searched, list(patterns.values()))
+                probing = probes(listing, self.sort, keys, conditions, searched, list(patterns.values()))
                 self.in_window, self.window_end, self.rare = probing
 
     @property
@@ -666,30 +668,57 @@ class PageQuery:
         return select(func.count()).select_from(capped.subquery())
 
 
-def probes(keys, rows, table, conditions, searched, patterns):
-    """The statements of searched_rows' bounded probing, over rows (ordered_select's, of table) within conditions,
+def probes(listing, sort, keys, conditions, searched, patterns):
+    """The statements of searched_rows' bounded probing, in the order keys (of sort) within conditions,
     for the columns searched and their patterns (strings, or parameters): in_window, the matches among
     the next :window_size rows in order; window_end, the sort keys of the last of those rows; rare, the
-    count of all matches, stopped at :rare."""
-    window = rows.where(*conditions).limit(bindparam("window_size", type_=Integer)).subquery("window")
-    pairs = list(zip(searched, patterns, strict=True))
+    count of all matches, stopped at :rare.
+
+    The window reads only what an index of the order holds (models.order_index): the sort keys, id and
+    the searched text, folded; the page's rows are then fetched by id. When that index has the folded
+    text as its last key, the window is ordered by it too (it changes no order after id), and PostgreSQL
+    reads the window from that index alone: 7,000 rows in 1.4 ms instead of 7.9 (pgbench, 1,000,000
+    records by -timestamp)."""
+    table = listing.model.__table__
+    ordered = [key.desc() if descending else key.asc() for key, descending in keys]
+    if (table.name, sort[0][0]) in FOLDED_IN_ORDER and searched == (table.c[SEARCHED[table.name]],):
+        last = searched_key(table)
+        ordered.append(last.desc() if keys[-1][1] else last.asc())
     # lower() LIKE, which PostgreSQL's ILIKE does on UTF-8 text anyway: a quarter cheaper a row read
-    # (EXPLAIN ANALYZE, 7,000 rows of a window), and no index is wanted on a window's rows.
-    found = [
-        func.lower(window.c[column.name]).like(func.lower(pattern), escape="\\") for column, pattern in pairs
-    ]
-    matches = [substring_condition(column, pattern) for column, pattern in pairs]
+    # (EXPLAIN ANALYZE, 7,000 rows of a window), and the index's own lower() needs no computing at all.
+    texts = [func.lower(column, type_=column.type).label(f"_text{i}") for i, column in enumerate(searched)]
+    window = (
+        select(table.c.id, *(key.label(f"_key{i}") for i, (key, _) in enumerate(keys)), *texts)
+        .where(*conditions).order_by(*ordered).limit(bindparam("window_size", type_=Integer))
+        .subquery("window")
+    )  # fmt: skip
     window_keys = [window.c[f"_key{i}"] for i in range(len(keys))]
-    order = [
+    in_order = [
         key.desc() if descending else key.asc()
         for key, (_, descending) in zip(window_keys, keys, strict=True)
     ]
-    in_window = select(*window.c).where(*found).order_by(*order).limit(bindparam("page_size"))
-    ordered = [key.desc() if descending else key.asc() for key, descending in keys]
+    found = [
+        window.c[f"_text{i}"].like(func.lower(pattern), escape="\\") for i, pattern in enumerate(patterns)
+    ]
+    page = (
+        select(window.c.id, *window_keys).where(*found).order_by(*in_order)
+        .limit(bindparam("page_size")).subquery("page")
+    )  # fmt: skip
+    page_keys = [page.c[f"_key{i}"] for i in range(len(keys))]
+    in_window = (
+        select(*listing.columns, *page_keys).join_from(table, page, table.c.id == page.c.id)
+        .order_by(*(
+            key.desc() if descending else key.asc()
+            for key, (_, descending) in zip(page_keys, keys, strict=True)
+        ))
+    )  # fmt: skip
     window_end = (
         select(*(key for key, _ in keys)).select_from(table).where(*conditions).order_by(*ordered)
         .offset(bindparam("window_end", type_=Integer)).limit(1)
     )  # fmt: skip
+    matches = [
+        substring_condition(column, pattern) for column, pattern in zip(searched, patterns, strict=True)
+    ]
     rare = select(func.count()).select_from(
         select(literal(1)).select_from(table).where(*conditions, *matches).limit(bindparam("rare")).subquery()
     )
@@ -702,7 +731,7 @@ def search_statements(listing, sort, searched):
     list, sort and columns, prepared; the patterns are the parameters :search_0, :search_1, ..."""
     keys, rows, _ = ordered_select(listing, sort)
     patterns = [bindparam(f"search_{i}", type_=String) for i in range(len(searched))]
-    in_window, window_end, rare = probes(keys, rows, listing.model.__table__, [], searched, patterns)
+    in_window, window_end, rare = probes(listing, sort, keys, [], searched, patterns)
     matches = [
         substring_condition(column, pattern) for column, pattern in zip(searched, patterns, strict=True)
     ]

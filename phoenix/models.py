@@ -248,6 +248,46 @@ def key_index(name, keys, model):
     return db.Index(name, *keys, model.id)
 
 
+# A substring search looks for its page among the next rows in the list's order (phoenix/listing.py,
+# bounded probing), and reading those rows is its time. So each index of a list's order holds the
+# searched text too, so that probing reads the index alone and fetches only its page's rows (an
+# index-only scan, PostgreSQL): folded as the search compares it, after id (where it changes no order),
+# and as it is, INCLUDEd, with the column behind an expression key (PostgreSQL's planner takes an
+# index-only scan only when each column that a query names is in the index as it is). A B-tree entry
+# must fit a third of a page, so an index takes only what fits for any text the API accepts (4 bytes a
+# character at most): without the folded text (the probe folds each row), or as it was.
+SEARCHED = {"record": "value1", "game": "name"}
+INDEX_ENTRY_BYTES = 2_600  # PostgreSQL refuses a B-tree entry over 2,704 bytes, headers included
+FOLDED_IN_ORDER = set()  # (table, column) of the sorts whose index has the folded searched text as a key
+
+
+def searched_key(table):
+    """The folded searched text of a table, as a probe compares it and the order indexes hold it."""
+    return folded(table.c[SEARCHED[table.name]])[0]
+
+
+def worst_bytes(expressions):
+    """The most bytes these keys or columns can take in an index entry."""
+    return sum(4 * e.type.length if isinstance(e.type, String) else 8 for e in expressions)
+
+
+def order_index(name, keys_of, column, model):
+    """The index of a sort on column (keys_of: nulls_last, folded or plain), holding the searched text as
+    far as it fits (see above)."""
+    table = model.__table__
+    searched = table.c[SEARCHED[table.name]]
+    keys = [model.id] if column is model.id else [*keys_of(column), model.id]
+    folded_key = [] if keys_of is folded and column.name == searched.name else [searched_key(table)]
+    behind = [] if keys_of is plain else [table.c[column.name]]
+    included = list(dict.fromkeys([*behind, searched]))
+    for extra, include in ((folded_key, included), ([], included), ([], [])):
+        if worst_bytes([*keys, *extra, *include]) <= INDEX_ENTRY_BYTES:
+            break
+    if extra or not folded_key:
+        FOLDED_IN_ORDER.add((table.name, column.name))
+    return db.Index(name, *keys, *extra, postgresql_include=[c.name for c in include])
+
+
 # A trigram index's pending list (new entries not yet merged into the index), which every search through
 # the index reads whole, is merged once it reaches this many kB (PostgreSQL's default: 4 MB). Migration
 # 0010 says what it costs and buys.
@@ -265,20 +305,22 @@ def trigram_index(name, column):
     )
 
 
-key_index("ix_record_timestamp", nulls_last(Record.timestamp), Record)
-key_index("ix_record_value1", nulls_last(Record.value1), Record)
-key_index("ix_record_value2", nulls_last(Record.value2), Record)
-key_index("ix_record_value3", plain(Record.value3), Record)
-key_index("ix_record_lastmodifiedby", folded(Record.lastmodifiedby), Record)
-key_index("ix_record_creationdate", plain(Record.creationdate), Record)
-key_index("ix_record_lastmodificationdate", plain(Record.lastmodificationdate), Record)
+order_index("ix_record_id_value1", plain, Record.id, Record)
+order_index("ix_record_timestamp", nulls_last, Record.timestamp, Record)
+order_index("ix_record_value1", nulls_last, Record.value1, Record)
+order_index("ix_record_value2", nulls_last, Record.value2, Record)
+key_index("ix_record_value3", plain(Record.value3), Record)  # a filter, not a sort
+order_index("ix_record_lastmodifiedby", folded, Record.lastmodifiedby, Record)
+order_index("ix_record_creationdate", plain, Record.creationdate, Record)
+order_index("ix_record_lastmodificationdate", plain, Record.lastmodificationdate, Record)
 trigram_index("ix_record_value1_trgm", Record.value1)
 
-key_index("ix_game_name", folded(Game.name), Game)
-key_index("ix_game_platform", folded(Game.platform), Game)
-key_index("ix_game_publisher", folded(Game.publisher), Game)
-key_index("ix_game_genre", folded(Game.genre), Game)
-key_index("ix_game_year", plain(Game.year), Game)
-key_index("ix_game_creationdate", plain(Game.creationdate), Game)
-key_index("ix_game_lastmodificationdate", plain(Game.lastmodificationdate), Game)
+order_index("ix_game_id_name", plain, Game.id, Game)
+order_index("ix_game_name", folded, Game.name, Game)
+order_index("ix_game_platform", folded, Game.platform, Game)
+order_index("ix_game_publisher", folded, Game.publisher, Game)
+order_index("ix_game_genre", folded, Game.genre, Game)
+order_index("ix_game_year", plain, Game.year, Game)
+order_index("ix_game_creationdate", plain, Game.creationdate, Game)
+order_index("ix_game_lastmodificationdate", plain, Game.lastmodificationdate, Game)
 trigram_index("ix_game_name_trgm", Game.name)

@@ -12,7 +12,7 @@ from werkzeug.datastructures import MultiDict
 
 from phoenix.extensions import db
 from phoenix.listing import BAD_CURSOR, ONE_SORT_FIELD, PageQuery, checksum, read_parameters
-from phoenix.models import Game, Record, utcnow
+from phoenix.models import FOLDED_IN_ORDER, Game, Record, utcnow
 from phoenix.resources.games import GAMES
 from phoenix.resources.records import RECORDS
 from phoenix.schemas import dumper, game_schema, record_schema, row_dumper
@@ -512,3 +512,81 @@ def test_a_search_reads_a_short_pending_list_of_the_trigram_index_after_many_cre
         ("ix_game_name_trgm", ["gin_pending_list_limit=128"]),
         ("ix_record_value1_trgm", ["gin_pending_list_limit=128"]),
     ]
+
+
+def window_scan(app, listing, query):
+    """The scan of a search's window in PostgreSQL's plan (VERBOSE: the line, then what it outputs), as
+    at a million rows: no sequential or bitmap scan."""
+    with app.app_context():
+        vacuum = sa.create_engine(db.engine.url, isolation_level="AUTOCOMMIT")
+    with vacuum.connect() as connection:
+        connection.exec_driver_sql("VACUUM ANALYZE record, game")  # the visibility map, as settled tables
+    vacuum.dispose()
+    with app.test_request_context(), db.engine.connect() as connection:
+        page = PageQuery(listing, read_parameters(listing, MultiDict(query)))
+        connection.exec_driver_sql("SET enable_seqscan = off")
+        connection.exec_driver_sql("SET enable_bitmapscan = off")
+        compiled = page.in_window.compile(dialect=connection.dialect)
+        values = {**compiled.params, **page.parameters, "window_size": 10_000}
+        lines = connection.exec_driver_sql("EXPLAIN VERBOSE " + compiled.string, values).scalars().all()
+    table = listing.model.__tablename__
+    at = next(i for i, line in enumerate(lines) if f"on public.{table} {table}_1" in line)  # not the fetch
+    return lines[at].strip(), lines[at + 1].strip()
+
+
+# The sorts whose index cannot hold the searched text (models.order_index: its entry could outgrow
+# PostgreSQL's limit): their windows read the table.
+UNCOVERED = {("games", "publisher")}
+
+
+@pytest.mark.parametrize(
+    ("listing", "name", "parameter"),
+    [(RECORDS.listing, "records", "q"), (GAMES.listing, "games", "name")],
+)
+@pytest.mark.postgresql_only
+def test_a_search_reads_its_window_from_the_index_of_its_order_alone(app, client, listing, name, parameter):
+    """A search's window is an index-only scan of its sort's index, with a cursor too; where that index
+    has the folded text as a key, the window takes it from there (in brackets: not computed)."""
+    model = Record if name == "records" else Game
+    table, column = model.__tablename__, "value1" if name == "records" else "name"
+    insert(app, model, [game() if model is Game else {"value1": "Doom"}] * 3)
+    for field in listing.sorts:
+        for sign in ("", "-"):
+            cursor = walk_cursor(app, client, name, sign + field)
+            for extra in ({}, {"cursor": cursor}):
+                query = {parameter: "doom", "sort": sign + field, **extra}
+                scan, output = window_scan(app, listing, query)
+                if (name, field) in UNCOVERED:
+                    assert scan.startswith("->  Index Scan"), (query, scan)
+                    continue
+                assert scan.startswith(f"->  Index Only Scan{' Backward' if sign else ''} using ix_"), (
+                    query,
+                    scan,
+                )
+                from_index = f"(lower(({table}_1.{column})::text))"
+                assert (from_index in output) == ((table, field) in FOLDED_IN_ORDER), (query, output)
+                assert f"lower(({table}_1.{column})::text)" in output, (query, output)
+
+
+# 255 characters of 4 bytes each, none repeated nearby: what no compression shrinks.
+WIDEST = "".join(chr(0x20000 + (n * 7919) % 40_000) for n in range(255))
+
+
+def test_the_widest_texts_fit_every_index(app, client, auth):
+    """Every text field at its longest in 4-byte characters: each index entry still fits (PostgreSQL
+    refuses one over 2,704 bytes), on create and on update; the search finds them."""
+    widest = {"name": WIDEST, "platform": WIDEST[:100], "publisher": WIDEST, "genre": WIDEST[100:200]}
+    created = client.post("/api/games", json=game(**widest), headers=auth)
+    assert created.status_code == 201, created.json
+    record = client.post("/api/records", json={"value1": WIDEST}, headers=auth)
+    assert record.status_code == 201, record.json
+    record_id, game_id = record.json["record"]["id"], created.json["game"]["id"]
+    changed = client.patch(f"/api/records/{record_id}", json={"value1": WIDEST[::-1]}, headers=auth)
+    assert changed.status_code == 200, changed.json
+    with app.app_context():
+        stored = db.session.get(Game, game_id)
+        assert (stored.name, stored.platform, stored.publisher, stored.genre) == tuple(widest.values())
+        assert db.session.get(Record, record_id).value1 == WIDEST[::-1]
+    for sort in ("id", "-year", "publisher", "platform"):
+        found = client.get(f"/api/games?name={WIDEST[10:20]}&sort={sort}").json["games"]
+        assert [item["id"] for item in found] == [game_id]
