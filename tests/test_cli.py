@@ -10,6 +10,7 @@ from phoenix.auth import KEY_REPLACED, REVOKED_KEY_REFUSED
 from phoenix.extensions import db
 from phoenix.models import AuthenticationKey, Game, Record, utcnow
 from phoenix.schemas import game_schema, record_schema
+from tests.test_listing import newer_of_the_id_indexes
 
 KEY = re.compile(r"phx_[0-9a-f]{16}_[0-9A-Za-z]{43}")
 GAME_FIELDS = ("name", "platform", "publisher", "genre", "year")
@@ -188,6 +189,8 @@ def test_a_large_seed_rebuilds_every_index(app, runner, rows, monkeypatch, db_ur
     assert after == before
     assert {"ix_record_timestamp", "ix_record_value1_trgm"} <= after
     assert len(rows(Record)) == 40
+    with app.app_context(), db.engine.connect() as connection:
+        assert newer_of_the_id_indexes(connection, "record") == "pk_record"  # made again last too
 
 
 @pytest.mark.parametrize(
