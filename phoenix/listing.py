@@ -680,7 +680,7 @@ def probes(listing, sort, keys, conditions, searched, patterns):
     reads the window from that index alone: 7,000 rows in 1.4 ms instead of 7.9 (pgbench, 1,000,000
     records by -timestamp)."""
     table = listing.model.__table__
-    ordered = [key.desc() if descending else key.asc() for key, descending in keys]
+    ordered = directed(keys)
     if (table.name, sort[0][0]) in FOLDED_IN_ORDER and searched == (table.c[SEARCHED[table.name]],):
         last = searched_key(table)
         ordered.append(last.desc() if keys[-1][1] else last.asc())
@@ -693,24 +693,17 @@ def probes(listing, sort, keys, conditions, searched, patterns):
         .subquery("window")
     )  # fmt: skip
     window_keys = [window.c[f"_key{i}"] for i in range(len(keys))]
-    in_order = [
-        key.desc() if descending else key.asc()
-        for key, (_, descending) in zip(window_keys, keys, strict=True)
-    ]
     found = [
         window.c[f"_text{i}"].like(func.lower(pattern), escape="\\") for i, pattern in enumerate(patterns)
     ]
     page = (
-        select(window.c.id, *window_keys).where(*found).order_by(*in_order)
+        select(window.c.id, *window_keys).where(*found).order_by(*directed(keys, window_keys))
         .limit(bindparam("page_size")).subquery("page")
     )  # fmt: skip
     page_keys = [page.c[f"_key{i}"] for i in range(len(keys))]
     in_window = (
         select(*listing.columns, *page_keys).join_from(table, page, table.c.id == page.c.id)
-        .order_by(*(
-            key.desc() if descending else key.asc()
-            for key, (_, descending) in zip(page_keys, keys, strict=True)
-        ))
+        .order_by(*directed(keys, page_keys))
     )  # fmt: skip
     window_end = (
         select(*(key for key, _ in keys)).select_from(table).where(*conditions).order_by(*ordered)
@@ -750,9 +743,18 @@ def ordered_select(listing, sort):
     a list and sort: made once, reused."""
     keys = order_keys(listing, sort)
     rows = select(*listing.columns, *(key.label(f"_key{i}") for i, (key, _) in enumerate(keys)))
-    order = [key.desc() if descending else key.asc() for key, descending in keys]
-    rows = rows.order_by(*order).limit(bindparam("page_size", type_=Integer))
+    rows = rows.order_by(*directed(keys)).limit(bindparam("page_size", type_=Integer))
     return keys, rows, Prepared(rows)
+
+
+def directed(keys, columns=None):
+    """The ORDER BY terms of keys [(key, descending)], or of the columns that stand for them in a
+    subquery, each in its key's direction."""
+    columns = [key for key, _ in keys] if columns is None else columns
+    return [
+        column.desc() if descending else column.asc()
+        for column, (_, descending) in zip(columns, keys, strict=True)
+    ]
 
 
 def next_link(next_cursor, endpoint, **values):
