@@ -1,7 +1,8 @@
 """Phoenix: a JSON REST API for records and games, signed with self-service API keys."""
 
 import os
-from types import FunctionType
+from inspect import iscoroutinefunction
+from types import FunctionType, MethodType
 
 from flask import Flask
 from flask_cors import CORS
@@ -25,20 +26,22 @@ class PhoenixFlask(Flask):
     """Flask, asking once per function whether a hook or view is a coroutine function.
 
     Flask asks inspect.iscoroutinefunction again for every hook and view on every request (ten a read):
-    3% of a read's time in the app (cProfile). A function's answer never changes, so it is kept.
+    3% of a read's time in the app (cProfile). A function's answer never changes, so it is kept; a bound
+    method's (a resource's dispatch_request, a new object each time) is its function's.
     """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.sync_functions = {}
+        self.coroutine_functions = {}
 
     def ensure_sync(self, func):
-        if type(func) is not FunctionType:  # a bound method or other callable: new each time, not kept
+        function = func.__func__ if type(func) is MethodType else func
+        if type(function) is not FunctionType:  # another callable: asked each time
             return super().ensure_sync(func)
-        found = self.sync_functions.get(func)
-        if found is None:
-            found = self.sync_functions[func] = super().ensure_sync(func)
-        return found
+        coroutine = self.coroutine_functions.get(function)
+        if coroutine is None:
+            coroutine = self.coroutine_functions[function] = iscoroutinefunction(function)
+        return self.async_to_sync(func) if coroutine else func
 
 
 def create_app(config=None):

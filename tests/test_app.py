@@ -164,7 +164,7 @@ BODIES = [
 def test_no_request_gets_a_500_or_html(client, api_key):
     client.post("/api/records", json={"value1": "x"}, headers={"api-key": api_key})
     for url, endpoint in sorted(set(concrete_urls(client.application))):
-        for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+        for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
             for headers in ({}, {"api-key": api_key}):
                 for body in BODIES:
                     response = client.open(url, method=method, headers=headers, **body)
@@ -174,3 +174,18 @@ def test_no_request_gets_a_500_or_html(client, api_key):
                     if response.get_data():
                         assert response.mimetype == "application/json", (method, url)
                         assert "<html" not in response.get_data(as_text=True).lower()
+
+
+@pytest.mark.parametrize("path", ["/api/keys/me", "/api/account/keys", "/api/records/{id}", "/api/records"])
+def test_head_answers_as_get_does_without_the_body(client, api_key, path):
+    # HEAD runs GET's handler with GET's decorators: the key check and the read's connection included.
+    created = client.post("/api/records", json={"value1": "x"}, headers={"api-key": api_key}).json["record"]
+    url = path.format(id=created["id"])
+    for headers in ({}, {"api-key": api_key}, {"api-key": "phx_0000000000000000_" + "a" * 43}):
+        got, head = client.get(url, headers=headers), client.head(url, headers=headers)
+        assert head.status_code == got.status_code, (url, headers)
+        assert head.get_data() == b""
+        for name in ("Content-Type", "ETag", "WWW-Authenticate", "Link"):
+            assert head.headers.get(name) == got.headers.get(name), (url, headers, name)
+    assert client.head("/api/keys/me").status_code == 401
+    assert client.head("/api/keys/me", headers={"api-key": api_key}).status_code == 200

@@ -10,7 +10,6 @@ from types import SimpleNamespace
 
 import orjson
 from flask import Response, g, request, url_for
-from flask_restful import Resource
 from marshmallow import ValidationError
 from sqlalchemy import bindparam, insert, select
 from werkzeug.exceptions import HTTPException
@@ -36,6 +35,7 @@ from phoenix.models import MAX_ID
 from phoenix.openapi import NULLABLE_TEXT, TEXT, Answer, Operation, Tag, array_of, header, schema
 from phoenix.permissions import owned_feature, require_owner, require_scope
 from phoenix.ratelimits import use_quota
+from phoenix.resources.resource import PhoenixResource
 from phoenix.schemas import HistorySchema, NeedsAValue, dumper, history_schema, row_dumper
 
 MAX_BULK = 1000
@@ -441,7 +441,7 @@ def delete_item(collection, item):
 create_transaction = core_transaction(needs_session=lambda: IDEMPOTENCY_HEADER in request.headers)
 
 
-class CollectionResource(Resource):
+class CollectionResource(PhoenixResource):
     """GET lists a collection; POST (with a key) adds one item, or an array of up to 1000 all or nothing.
 
     Each method names its transaction boundary first in method_decorators (the innermost decorator): the
@@ -490,7 +490,7 @@ class CollectionResource(Resource):
         return body, 201, {"Location": location, "ETag": etag(item)}
 
 
-class ItemResource(Resource):
+class ItemResource(PhoenixResource):
     """GET reads one item; PUT replaces it, PATCH changes some fields, DELETE removes it (with a key).
 
     GET answers an ETag and honours If-None-Match (304); the writes honour If-Match (412 when stale).
@@ -549,7 +549,7 @@ class ItemResource(Resource):
         return body, status
 
 
-class HistoryResource(Resource):
+class HistoryResource(PhoenixResource):
     """GET /api/<collection>/<id>/history: every change, oldest first, paged; kept after removal."""
 
     collection: Collection

@@ -51,7 +51,6 @@ entries or the time is up.
 import time
 
 from flask import request, url_for
-from flask_restful import Resource
 from marshmallow import fields, validate
 from sqlalchemy import BigInteger, Integer, bindparam, func, select, tuple_
 
@@ -73,6 +72,7 @@ from phoenix.models import Change
 from phoenix.openapi import TEXT, Answer, Operation, Tag, array_of
 from phoenix.resources.games import GAMES
 from phoenix.resources.records import RECORDS
+from phoenix.resources.resource import PhoenixResource
 from phoenix.schemas import HistorySchema, dumper
 
 DEFAULT_LIMIT = 100
@@ -261,7 +261,7 @@ CHANGES_PAGE = envelope(
 )
 
 
-class Changes(Resource):
+class Changes(PhoenixResource):
     """GET /api/changes: the changes feed."""
 
     dump_entry = staticmethod(dumper(ChangeSchema()))

@@ -8,7 +8,6 @@ lets them load nothing from anywhere else. These are pages, not error pages: a f
 import os
 
 from flask import current_app, make_response, render_template, request, send_from_directory
-from flask_restful import Resource
 from swagger_ui_bundle import swagger_ui_path
 
 from phoenix.errors import HTTP_MESSAGES, ApiError, error_answer
@@ -16,6 +15,7 @@ from phoenix.jsonio import json_response
 from phoenix.openapi import Answer, Operation, Tag, schema, spec_for
 from phoenix.resources.games import GAMES
 from phoenix.resources.records import RECORDS
+from phoenix.resources.resource import PhoenixResource
 from phoenix.security import public_base_url
 
 # What the spec says of Phoenix as a whole (phoenix.openapi.describe).
@@ -114,7 +114,7 @@ def file_docs(summary):
     }
 
 
-class Landing(Resource):
+class Landing(PhoenixResource):
     """GET /: what Phoenix is, a curl quick start, the way to the docs."""
 
     docs = page_docs("The landing page", "What Phoenix is and a curl quick start.")
@@ -123,7 +123,7 @@ class Landing(Resource):
         return page("index.html", base_url=public_base_url(), collections=LANDING_COLLECTIONS)
 
 
-class ApiDocs(Resource):
+class ApiDocs(PhoenixResource):
     """GET /api/docs: Swagger UI, reading /api/openapi.json."""
 
     docs = page_docs("This reference (Swagger UI)", "Swagger UI on /api/openapi.json.")
@@ -132,7 +132,7 @@ class ApiDocs(Resource):
         return page("docs.html")
 
 
-class OpenApiSpec(Resource):
+class OpenApiSpec(PhoenixResource):
     """GET /api/openapi.json: the OpenAPI 3 document, generated from the code."""
 
     docs = {
@@ -150,7 +150,7 @@ class OpenApiSpec(Resource):
         return json_response({**spec_for(current_app), "servers": [{"url": request.script_root or "/"}]})
 
 
-class StaticFile(Resource):
+class StaticFile(PhoenixResource):
     """GET /static/<filename>: the landing page's stylesheet, Swagger UI's start-up script, the icon."""
 
     path_parameters = FILENAME
@@ -160,7 +160,7 @@ class StaticFile(Resource):
         return send_from_directory(STATIC_FOLDER, filename)
 
 
-class SwaggerUiFile(Resource):
+class SwaggerUiFile(PhoenixResource):
     """GET /api/docs/<filename>: Swagger UI's own files, from the swagger-ui-bundle package."""
 
     path_parameters = FILENAME

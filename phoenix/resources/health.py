@@ -2,13 +2,13 @@
 
 import redis
 from flask import current_app
-from flask_restful import Resource
 from sqlalchemy import text
 
 from phoenix.extensions import db
 from phoenix.jsonio import MESSAGE, envelope, success
 from phoenix.openapi import TEXT, Answer, Operation, Tag
 from phoenix.ratelimits import REDIS_OPTIONS
+from phoenix.resources.resource import PhoenixResource
 
 TAG = Tag("Health", "For load balancers and orchestrators.")
 RUNNING = success(message="Phoenix is running.")
@@ -23,7 +23,7 @@ READINESS = envelope(
 )
 
 
-class Health(Resource):
+class Health(PhoenixResource):
     """Liveness: the process answers."""
 
     docs = {
@@ -54,7 +54,7 @@ def redis_state():
     return "ok"
 
 
-class Ready(Resource):
+class Ready(PhoenixResource):
     """Readiness: the database answers too; and the state of Redis, when the rate limits use it."""
 
     docs = {

@@ -5,7 +5,6 @@ import re
 from urllib.parse import urlsplit
 
 from flask import current_app, g, request, url_for
-from flask_restful import Resource
 from sqlalchemy import func, or_, select
 
 from phoenix.auth import (
@@ -27,6 +26,7 @@ from phoenix.models import AuthenticationKey, ReservedUsername, utcnow
 from phoenix.openapi import TEXT, Answer, Operation, Tag, array_of, header
 from phoenix.permissions import DEFAULT_SCOPES, KEYS_MANAGE, require_scope, require_within_caller, scopes_of
 from phoenix.resources.base import read_json_body
+from phoenix.resources.resource import PhoenixResource
 from phoenix.schemas import (
     KeySchema,
     account_key_request_schema,
@@ -155,7 +155,7 @@ def key_created(data):
     return key_shown_once(row, key, KEY_CREATED), 201, NO_STORE
 
 
-class KeyList(Resource):
+class KeyList(PhoenixResource):
     """POST /api/keys {"username": ..., "expires_in_days"?: ...}: the same as /api/generate_key/<username>."""
 
     method_decorators = [write_transaction]
@@ -176,7 +176,7 @@ class KeyList(Resource):
         return key_created(read_json_body())
 
 
-class OwnKey(Resource):
+class OwnKey(PhoenixResource):
     """GET /api/keys/me: the calling key, never its secret; DELETE /api/keys/me: revoke it."""
 
     method_decorators = {"get": [require_api_key], "delete": [write_transaction, require_api_key]}
@@ -217,7 +217,7 @@ class OwnKey(Resource):
         return body, 200, NO_STORE
 
 
-class KeyRotation(Resource):
+class KeyRotation(PhoenixResource):
     """POST /api/keys/me/rotate {"expires_in_days"?: ..., "grace_seconds"?: ...}: a new key for the same
     username, name and scopes."""
 
@@ -288,7 +288,7 @@ def account_keys_of(username):
     )
 
 
-class AccountKeys(Resource):
+class AccountKeys(PhoenixResource):
     """GET /api/account/keys: the caller's username's keys; POST: another key for it, shown once."""
 
     method_decorators = {
@@ -344,7 +344,7 @@ class AccountKeys(Resource):
         return key_shown_once(row, key, ACCOUNT_KEY_MINTED.format(name=row.name)), 201, headers
 
 
-class AccountKey(Resource):
+class AccountKey(PhoenixResource):
     """DELETE /api/account/keys/<prefix>: revoke one of the caller's username's keys (and its lineage)."""
 
     path_parameters = {"prefix": PREFIX}

@@ -1,7 +1,5 @@
 """The Project Phoenix routes, kept for the clients written against its README: same paths, same messages."""
 
-from flask_restful import Resource
-
 from phoenix.auth import require_api_key
 from phoenix.database import autocommit, write_transaction
 from phoenix.errors import ApiError, error_answer
@@ -24,6 +22,7 @@ from phoenix.resources.base import (
 )
 from phoenix.resources.keys import KEY_ANSWERS, key_created
 from phoenix.resources.records import EXAMPLE, PATCH_EXAMPLE, RECORD_NOT_FOUND, RECORDS
+from phoenix.resources.resource import PhoenixResource
 from phoenix.schemas import USERNAME_RULE, KeyRequestSchema
 
 FORGOT_USERNAME = "Oops! You forgot to add a username after! Please specify a username and try again!"
@@ -77,7 +76,7 @@ def record_answer(record, message):
     return success(message=message, record_info=RECORDS.dump(record))
 
 
-class GenerateKey(Resource):
+class GenerateKey(PhoenixResource):
     """GET or POST /api/generate_key/<username>."""
 
     method_decorators = [write_transaction]
@@ -105,7 +104,7 @@ class GenerateKey(Resource):
     post = get
 
 
-class MissingUsername(Resource):
+class MissingUsername(PhoenixResource):
     """/api/generate_key/ without a username."""
 
     docs = {
@@ -124,7 +123,7 @@ class MissingUsername(Resource):
     post = get
 
 
-class MissingNumber(Resource):
+class MissingNumber(PhoenixResource):
     """/api/read/, /api/modify/ and /api/remove/ without a record number."""
 
     docs = {
@@ -143,7 +142,7 @@ class MissingNumber(Resource):
     patch = delete = get
 
 
-class ListRecords(Resource):
+class ListRecords(PhoenixResource):
     """GET /api/list: a bare array of records by id, 1000 a call, the next page in a Link header."""
 
     method_decorators = [autocommit]
@@ -169,7 +168,7 @@ class ListRecords(Resource):
         return [RECORDS.dump_row(row) for row in page.rows], 200, link_header(link)
 
 
-class CreateRecord(Resource):
+class CreateRecord(PhoenixResource):
     """POST /api/create."""
 
     method_decorators = [write_transaction, require_scope(RECORDS_WRITE), require_api_key]
@@ -194,7 +193,7 @@ class CreateRecord(Resource):
         return record_answer(record, RECORD_ADDED), 201, {}
 
 
-class ReadRecord(Resource):
+class ReadRecord(PhoenixResource):
     """GET /api/read/<id>."""
 
     path_parameters = {"id": ID}
@@ -211,7 +210,7 @@ class ReadRecord(Resource):
         return record_answer(read_or_404(RECORDS, id, message=NOT_A_NUMBER), RECORD_READ)
 
 
-class ModifyRecord(Resource):
+class ModifyRecord(PhoenixResource):
     """PATCH /api/modify/<id>."""
 
     path_parameters = {"id": ID}
@@ -242,7 +241,7 @@ class ModifyRecord(Resource):
         return record_answer(record, RECORD_MODIFIED)
 
 
-class RemoveRecord(Resource):
+class RemoveRecord(PhoenixResource):
     """DELETE /api/remove/<id>."""
 
     path_parameters = {"id": ID}

@@ -3,18 +3,18 @@
 import hmac
 
 from flask import Response, current_app, request
-from flask_restful import Resource
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from phoenix.errors import HTTP_MESSAGES, ApiError, error_answer
 from phoenix.metrics import scrape
 from phoenix.openapi import Answer, Operation
 from phoenix.resources.health import TAG
+from phoenix.resources.resource import PhoenixResource
 
 BAD_TOKEN = "Scraping /metrics needs the header Authorization: Bearer <PHOENIX_METRICS_TOKEN>."
 
 
-class Metrics(Resource):
+class Metrics(PhoenixResource):
     """GET /metrics: for Prometheus; 404 unless PHOENIX_METRICS_TOKEN is set, then that bearer token."""
 
     docs = {
