@@ -391,7 +391,8 @@ class HistorySchema(ma.Schema):
 
 
 def dumper(schema):
-    """A fast schema.dump for one item read from the database (an ORM object or a Row): the same dict.
+    """A fast schema.dump for one item read from the database (an ORM object or a Row), for an answer: the
+    same JSON once orjson encodes it (answer_timestamp).
 
     marshmallow spends some 9 us on an item, half a millisecond on a page of 50. The fields still come
     from the schema, the one place they are defined: values of the plain types pass as the database gave
@@ -413,7 +414,7 @@ def dumper(schema):
 
 
 def row_dumper(schema, columns):
-    """schema.dump for a Row of columns (names, in the row's order; it may hold others): the same dict."""
+    """dumper's for a Row of columns (names, in the row's order; it may hold others): the same JSON."""
     position = {column: index for index, column in enumerate(columns)}
     missing = sorted({field.attribute or name for name, field in schema.dump_fields.items()} - set(position))
     if missing:
@@ -442,7 +443,7 @@ def conversion(field, name):
         # RETURNING gives 5 for a 5.0 just stored.
         return float
     if type(field) is UTCTimestamp:
-        return iso_timestamp
+        return answer_timestamp
     if type(field) is StoredChanges:
         return stored_json
     return partial(serialize_value, field, name)
@@ -456,6 +457,12 @@ def iso_timestamp(value):
     """
     text = orjson.dumps(value)[1:-1].decode()
     return text if value.microsecond else f"{text[:19]}.000000{text[19:]}"
+
+
+def answer_timestamp(value):
+    """A timestamp for an answer's encoder, which is orjson: it writes a datetime itself as iso_timestamp
+    does, unless its fraction is zero (then the text is given). 0.4 us a value, 40 on a page of 50 records."""
+    return value if value.microsecond else iso_timestamp(value)
 
 
 def serialize_value(field, name, value):
