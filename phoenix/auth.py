@@ -237,8 +237,9 @@ def revoke_key(row):
 def presented_key():
     """The key sent in the api-key header, or as Authorization: Bearer; None if neither; AMBIGUOUS when
     the two headers name different keys (the request has one caller, or none)."""
-    token = request.headers.get("api-key", "").strip()
-    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    headers = request.headers
+    token = headers.get("api-key", "").strip()
+    scheme, _, credentials = headers.get("Authorization", "").partition(" ")
     bearer = credentials.strip() if scheme.lower() == "bearer" else ""
     if token and bearer and token != bearer:
         return AMBIGUOUS
@@ -269,23 +270,27 @@ def find_key(token):
 def request_key():
     """The request's key check, made once per request and kept on g: (working key row or None, refusal),
     the refusal an ApiError (401) to raise."""
-    if "key_check" not in g:
-        token = presented_key()
-        if token is AMBIGUOUS:
-            g.key_check = (None, AMBIGUOUS)
-            return g.key_check
-        row = find_key(token) if token else None
-        state = key_state(row) if row is not None else "unknown"
-        if state == "active":
-            g.key_check = (row, None)
-            return g.key_check
-        if state == "expired":
-            message = KEY_EXPIRED.format(when=row.expires_at.isoformat(timespec="seconds"))
-        else:
-            message = REFUSALS.get(state, NOT_AUTHENTICATED)
-        code = REFUSAL_CODES.get(state, "not_authenticated")
-        g.key_check = (None, ApiError(401, message, headers=CHALLENGE, code=code))
-    return g.key_check
+    state = g._get_current_object()  # one lookup of the context-local (request_ids.request_id)
+    if getattr(state, "key_check", None) is None:
+        state.key_check = check_key()
+    return state.key_check
+
+
+def check_key():
+    """The request's key check, made: (working key row or None, refusal)."""
+    token = presented_key()
+    if token is AMBIGUOUS:
+        return None, AMBIGUOUS
+    row = find_key(token) if token else None
+    state = key_state(row) if row is not None else "unknown"
+    if state == "active":
+        return row, None
+    if state == "expired":
+        message = KEY_EXPIRED.format(when=row.expires_at.isoformat(timespec="seconds"))
+    else:
+        message = REFUSALS.get(state, NOT_AUTHENTICATED)
+    code = REFUSAL_CODES.get(state, "not_authenticated")
+    return None, ApiError(401, message, headers=CHALLENGE, code=code)
 
 
 def commit_last_used_on_its_own(row):

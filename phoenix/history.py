@@ -26,13 +26,14 @@ def snapshot(collection, item):
 
 def entry(collection, item, action, before, after, version, changed_at):
     """The history entry of one change of item: the fields that differ, as [old, new] pairs."""
+    key = g.api_key
     return {
         "collection": collection.plural,
         "item_id": item.id,
         "version": version,
         "action": action,
-        "changed_by": g.api_key.username,
-        "via": g.api_key.prefix,
+        "changed_by": key.username,
+        "via": key.prefix,
         "changed_at": changed_at,
         "changes": {
             name: [before.get(name), after.get(name)] for name in after if before.get(name) != after.get(name)

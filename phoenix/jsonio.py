@@ -4,7 +4,7 @@ Failures have their own shape and path: phoenix/errors.py.
 """
 
 import orjson
-from flask import current_app
+from flask import Response
 
 from phoenix.openapi import TEXT, Component
 
@@ -53,7 +53,7 @@ def dumps(data):
 
 def json_response(data, status=200, headers=None):
     """A Flask response carrying data as JSON."""
-    response = current_app.response_class(dumps(data), status=status, mimetype="application/json")
+    response = Response(dumps(data), status=status, mimetype="application/json")  # the app's response_class
     if headers:
         response.headers.extend(headers)
     return response

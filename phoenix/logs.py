@@ -68,13 +68,14 @@ def formatter(kind):
 
 def request_fields():
     """The current request's fields for a log line: id, method, URL rule, client address, key prefix."""
-    rule = request.url_rule
-    key = g.get("api_key")
+    current = request._get_current_object()  # one lookup of the context-local (request_ids.request_id)
+    rule = current.url_rule
+    key = getattr(g._get_current_object(), "api_key", None)
     return {
         "request_id": request_id(),
-        "method": request.method,
+        "method": current.method,
         "route": rule.rule if rule is not None else None,
-        "client": request.remote_addr,
+        "client": current.remote_addr,
         "key_prefix": getattr(key, "prefix", None),
     }
 

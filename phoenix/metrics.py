@@ -91,8 +91,9 @@ def series(method, route, status):
 
 def count_request(response):
     """Count the answered request by method, URL rule and status, and observe its latency."""
-    rule = request.url_rule
-    method = request.method
+    current = request._get_current_object()  # one lookup of the context-local (request_ids.request_id)
+    rule = current.url_rule
+    method = current.method
     count, latency = series(
         method if method in KNOWN_METHODS else "other",
         rule.rule if rule is not None else UNMATCHED,

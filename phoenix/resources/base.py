@@ -314,9 +314,10 @@ def removed_message(collection, item_id):
 
 def read_json_body(allow_array=False):
     """The request body as a JSON object (or array, where allowed), or an ApiError saying why not."""
-    if not request.is_json:
+    current = request._get_current_object()  # one lookup of the context-local (request_ids.request_id)
+    if not current.is_json:
         raise ApiError(415, NOT_JSON, code="unsupported_media_type")
-    raw = request.get_data(cache=True)  # over MAX_CONTENT_LENGTH: werkzeug raises 413
+    raw = current.get_data(cache=True)  # over MAX_CONTENT_LENGTH: werkzeug raises 413
     if not raw.strip():
         raise ApiError(400, EMPTY_BODY, code="invalid_json")
     try:
