@@ -81,8 +81,9 @@ def autocommit(view):
 
     @wraps(view)
     def run(*args, **kwargs):
-        if READ_CONNECTIONS in current_app.extensions:
-            with standalone_read():
+        kept = current_app.extensions.get(READ_CONNECTIONS)
+        if kept is not None:
+            with standalone_read(kept):
                 return view(*args, **kwargs)
         with db.engine.connect() as own:
             restore = sqlite_autocommit(own)
@@ -97,11 +98,11 @@ def autocommit(view):
 
 
 @contextmanager
-def standalone_read():
+def standalone_read(kept=None):
     """A block of statements that each stand alone (the key check, before a request's own work): on the
-    request's own connection if it has one, else on a kept read connection (PostgreSQL), else (SQLite)
-    on the ORM session's."""
-    kept = current_app.extensions.get(READ_CONNECTIONS)
+    request's own connection if it has one, else on a kept read connection (PostgreSQL; kept: the app's
+    KeptConnections, when the caller has them already), else (SQLite) on the ORM session's."""
+    kept = kept or current_app.extensions.get(READ_CONNECTIONS)
     if kept is None or OWN_CONNECTION.get() is not None:
         yield
         return
