@@ -13,13 +13,11 @@ from phoenix.config import engine_options, kept_secret, load_config, with_driver
 from phoenix.database import register_database
 from phoenix.errors import register_errorhandlers
 from phoenix.extensions import db, ma, migrate
-from phoenix.housekeeping import register_housekeeping
+from phoenix.hooks import register_hooks
 from phoenix.logs import configure_logging
 from phoenix.metrics import register_metrics
 from phoenix.ratelimits import register_rate_limits
-from phoenix.request_ids import register_request_ids
 from phoenix.resources import register_resources
-from phoenix.security import register_security_headers
 
 
 class PhoenixFlask(Flask):
@@ -50,17 +48,15 @@ def create_app(config=None):
     app = PhoenixFlask(__name__, instance_relative_config=True, static_folder=None)
     configure(app, config)
     configure_logging(app)
-    register_request_ids(app)
-    register_security_headers(app)
+    register_hooks(app)  # first: its before hook runs first, its after hook last
     trust_proxies(app)
     allow_cross_origin(app)
     register_extensions(app)
-    register_metrics(app)  # before the rate limits, so that its timer starts first
+    register_metrics(app)
     register_rate_limits(app)
     register_errorhandlers(app)
     register_resources(app)
     register_commands(app)
-    register_housekeeping(app)
     return app
 
 

@@ -514,22 +514,20 @@ def sqlite_on_begin(connection):
     connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
 
-def read_body_first():
-    """Read a write's whole body before anything touches the database (the key check included).
+def read_body_first(current):
+    """Read the whole body of a write, the request current, before anything touches the database (the key
+    check included; phoenix.hooks calls it before any other hook).
 
     A client that sends its body slowly, or stalls halfway, then holds a worker but no row lock, and on
     SQLite no write lock (a write's first statement takes it, BEGIN IMMEDIATE). Over MAX_CONTENT_LENGTH,
     werkzeug raises 413 here, before any query.
     """
-    current = request._get_current_object()  # one lookup of the context-local (request_ids.request_id)
     if current.method not in READ_METHODS:
         current.get_data(cache=True)
 
 
 def register_database(app):
-    """Apply the connection rules above to the app's engine; read write bodies before any query."""
-    # Registered before the rate limits' hook, which looks the key up: this runs first.
-    app.before_request(read_body_first)
+    """Apply the connection rules above to the app's engine."""
     with app.app_context():
         engine = db.engine
     if engine.dialect.name == "sqlite":

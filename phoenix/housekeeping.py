@@ -8,7 +8,7 @@ one batch, at most once every PHOENIX_HOUSEKEEPING_INTERVAL_S (60), in a short t
 import time
 
 import click
-from flask import current_app, g
+from flask import current_app
 from sqlalchemy import delete, select
 
 from phoenix.extensions import db
@@ -31,23 +31,17 @@ def delete_expired_answers(limit=BATCH):
         return connection.execute(delete(table).where(table.c.id.in_(oldest))).rowcount
 
 
-def sweep_now_and_then(response):
-    """After a request that stored an answer: one batch, unless this worker swept less than
-    PHOENIX_HOUSEKEEPING_INTERVAL_S ago."""
-    if not g.get("stored_idempotent_answer"):  # set by phoenix.idempotency
-        return response
+def sweep_now_and_then(state):
+    """After a request that stored an answer (state: its flask.g; phoenix.hooks calls it): one batch,
+    unless this worker swept less than PHOENIX_HOUSEKEEPING_INTERVAL_S ago."""
+    if not state.get("stored_idempotent_answer"):  # set by phoenix.idempotency
+        return
     state = current_app.extensions.setdefault("housekeeping", {"last": None})
     now = time.monotonic()
     interval = current_app.config["PHOENIX_HOUSEKEEPING_INTERVAL_S"]
     if state["last"] is None or now - state["last"] >= interval:
         state["last"] = now
         delete_expired_answers()
-    return response
-
-
-def register_housekeeping(app):
-    """Sweep now and then after the requests that add to the idempotency table."""
-    app.after_request(sweep_now_and_then)
 
 
 def register_housekeeping_command(app):

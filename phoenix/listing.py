@@ -30,6 +30,7 @@ import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property, lru_cache
+from urllib.parse import urlencode
 
 import orjson
 from flask import current_app, request, url_for
@@ -63,6 +64,7 @@ MAX_INTEGER_COLUMN = 2**31 - 1  # INTEGER on PostgreSQL: a cursor value beyond i
 MAX_FLOAT = sys.float_info.max
 BAD_PARAMETERS = "The query has bad parameters: {names}. See errors for what each needs."
 BAD_CURSOR = "Not a cursor that this list gave out: use next_cursor or links.next as they came."
+QUERY_SAFE = "!$'()*,/:;?@"  # what werkzeug leaves unescaped in a URL's query (url_for's encoding)
 CURSOR_TAG_SIZE = 16  # bytes of HMAC-SHA256: 128 bits
 # Bounded cost (see the module's docstring). A search looks for its page among the next FIRST_WINDOW rows
 # (a substring in 5% of rows or more fills a page of 50 there); then it takes the trigram index if fewer
@@ -398,7 +400,8 @@ def read_parameters(listing, args):
     try:
         if repeated:
             raise ValidationError(repeated)
-        params = listing.parameters.load(args.to_dict())
+        given = args.to_dict()
+        params = parameters_reader(listing, frozenset(given)).load(given)
         searched = [name for name, spec in listing.filters.items() if spec.substring_of and name in params]
         if params.get("count") == "exact" and searched and all(len(params[n]) < TRIGRAM for n in searched):
             raise ValidationError({"count": [SHORT_COUNT.format(names=" or ".join(searched))]})
@@ -408,6 +411,16 @@ def read_parameters(listing, args):
         messages, left_out = at_most(dict(sorted(messages.items(), key=lambda item: str(item[0]))))
         names = and_more(", ".join(str(name) for name in messages), left_out)
         raise ApiError(400, BAD_PARAMETERS.format(names=names), messages, code="invalid_parameters") from None
+
+
+@lru_cache(maxsize=256)
+def parameters_reader(listing, given):
+    """The schema that reads the query parameters named given: listing.parameters with only those of its
+    fields. The answer is the same, refusals included (a name it does not declare is still unknown, and
+    no parameter is required or has a default to fill in); but marshmallow runs every field of a schema
+    on every load, given or not, and the records' 16 cost a first page 47 us, the given one 12 (timeit)."""
+    full = listing.parameters
+    return type(full)(only=given & full.fields.keys())
 
 
 def read_cost(listing, args):
@@ -763,7 +776,9 @@ def next_link(next_cursor, endpoint, **values):
         return None
     params = request.args.to_dict()
     params["cursor"] = next_cursor
-    return url_for(endpoint, **values, **params)
+    # The query as url_for would encode it (werkzeug's own safe characters), after the path that url_for
+    # builds: url_for given the query too takes twice as long (19.7 us against 9.1, python -m timeit).
+    return f"{url_for(endpoint, **values)}?{urlencode(params, safe=QUERY_SAFE)}"
 
 
 def link_header(link):

@@ -16,7 +16,7 @@ from gunicorn.glogging import Logger as GunicornBaseLogger
 from pythonjsonlogger.orjson import OrjsonFormatter
 
 from phoenix.config import log_format
-from phoenix.request_ids import request_id
+from phoenix.request_ids import id_of
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 # The fields of every line, in DESIGN's names; a request's fields (RequestFields) come after them.
@@ -68,11 +68,15 @@ def formatter(kind):
 
 def request_fields():
     """The current request's fields for a log line: id, method, URL rule, client address, key prefix."""
-    current = request._get_current_object()  # one lookup of the context-local (request_ids.request_id)
+    return fields_of(request._get_current_object(), g._get_current_object())
+
+
+def fields_of(current, state):
+    """The fields of the request current, whose flask.g is state (request_fields() with both looked up)."""
     rule = current.url_rule
-    key = getattr(g._get_current_object(), "api_key", None)
+    key = getattr(state, "api_key", None)
     return {
-        "request_id": request_id(),
+        "request_id": id_of(current, state),
         "method": current.method,
         "route": rule.rule if rule is not None else None,
         "client": current.remote_addr,
@@ -111,13 +115,12 @@ def configure_logging(app):
     root.addHandler(phoenix_handler(app.config["LOG_FORMAT"]))
     app.logger.removeHandler(default_handler)  # the root's handler writes the app's lines too
     app.logger.setLevel(getattr(logging, app.config["LOG_LEVEL"], logging.INFO))
-    app.after_request(leave_fields_for_the_access_log)
 
 
-def leave_fields_for_the_access_log(response):
-    """Put the request's fields where gunicorn's access line can read them (the WSGI environ)."""
-    request.environ[ACCESS_FIELDS] = request_fields()
-    return response
+def leave_fields_for_the_access_log(current, state):
+    """Put the fields of the request current (whose flask.g is state) where gunicorn's access line can
+    read them, the WSGI environ (phoenix.hooks calls it once the answer is made)."""
+    current.environ[ACCESS_FIELDS] = fields_of(current, state)
 
 
 class GunicornLogger(GunicornBaseLogger):

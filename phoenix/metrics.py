@@ -12,7 +12,6 @@ bounded whatever clients send.
 import os
 import time
 
-from flask import g, request
 from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
@@ -70,9 +69,9 @@ POOL_WAITS = Counter(
 )
 
 
-def start_timer():
-    """Note when the request's handling began (the first before_request hook)."""
-    g.metrics_started = time.perf_counter()
+def start_timer(state):
+    """Note on state (the request's flask.g) when its handling began (phoenix.hooks, before any other)."""
+    state.metrics_started = time.perf_counter()
 
 
 # The labelled series of each (method, route, status), looked up once per process: labels() costs more
@@ -89,9 +88,9 @@ def series(method, route, status):
     return found
 
 
-def count_request(response):
-    """Count the answered request by method, URL rule and status, and observe its latency."""
-    current = request._get_current_object()  # one lookup of the context-local (request_ids.request_id)
+def count_request(response, current, state):
+    """Count the answered request (current, whose flask.g is state) by method, URL rule and status, and
+    observe its latency."""
     rule = current.url_rule
     method = current.method
     count, latency = series(
@@ -100,7 +99,7 @@ def count_request(response):
         response.status_code,
     )
     count.inc()
-    state = g._get_current_object().__dict__  # one lookup of the context-local for the three below
+    state = state.__dict__
     started = state.get("metrics_started")
     if started is not None:
         latency.observe(time.perf_counter() - started)
@@ -139,8 +138,6 @@ def scrape():
 
 
 def register_metrics(app):
-    """Time and count every request of app, and watch its database pool."""
-    app.before_request(start_timer)
-    app.after_request(count_request)
+    """Watch app's database pool (phoenix.hooks times and counts every request)."""
     with app.app_context():
         watch_pool(db.engine)

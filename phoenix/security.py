@@ -12,18 +12,20 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 PLACEHOLDER_URL = "http://YOUR-PHOENIX-SERVER"
 
 
-def harden(response):
-    """Set the headers of the DESIGN's "Answers say no more than they must" on every answer."""
+def harden(response, endpoint):
+    """Set the headers of the DESIGN's "Answers say no more than they must" on an answer to a request
+    for endpoint (phoenix.hooks calls it last of all, after the extensions' hooks, Flask-Limiter's)."""
     headers = response.headers
     headers["X-Content-Type-Options"] = "nosniff"
-    if request.endpoint in KEY_ENDPOINTS:
+    if endpoint in KEY_ENDPOINTS:
         headers.update(NO_STORE)
     if response.status_code == 503:
         # The seconds to wait for the database, whatever a rate limit's window would say.
         headers["Retry-After"] = RETRY_AFTER_SECONDS
-    elif response.status_code != 429:
+    elif response.status_code != 429 and headers.getlist("Retry-After"):
         # Flask-Limiter adds its window to every answer of a limited route: on a 200 it means nothing.
-        headers.pop("Retry-After", None)
+        # (getlist: a miss of get, pop or `in` raises and catches an exception inside werkzeug.)
+        del headers["Retry-After"]
     return response
 
 
@@ -39,9 +41,3 @@ def public_base_url():
     if host in allowed or hostname in allowed:
         return request.url_root.rstrip("/")
     return PLACEHOLDER_URL
-
-
-def register_security_headers(app):
-    """Add harden() to every answer. Registered before the other extensions' hooks, so that it runs last
-    (Flask runs after_request hooks in reverse) and sees the headers they set (Flask-Limiter's)."""
-    app.after_request(harden)

@@ -8,8 +8,7 @@ import pytest
 import redis
 
 from phoenix import create_app
-from phoenix.database import read_body_first
-from phoenix.metrics import start_timer
+from phoenix.hooks import before_every_request
 from phoenix.models import AuthenticationKey, Record
 
 LIMITS = {
@@ -128,10 +127,7 @@ def test_limits_can_be_turned_off(db_url):
     assert "X-RateLimit-Limit" not in response.headers
     # Off means off: no limit hook runs before or after a request (the body is still read first).
     assert "limiter" not in app.extensions
-    assert set(app.before_request_funcs[None]) == {
-        read_body_first,
-        start_timer,
-    }  # the body, the metrics timer
+    assert app.before_request_funcs[None] == [before_every_request]  # the body, the metrics timer
 
 
 def test_limit_settings_come_from_the_environment(monkeypatch, db_url):
