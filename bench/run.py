@@ -299,6 +299,8 @@ def main(argv=None):
             continue
         database.recreate(sized_url)
         database.grow_to(sized_url, rows)
+    for sized_url in urls.values():
+        database.warm(sized_url)
     production = {"PHOENIX_CONFIG": "production", "PHOENIX_RATELIMIT_ENABLED": "0"}
     phoenixes = {
         rows: Gunicorn(
