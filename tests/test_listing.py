@@ -324,6 +324,25 @@ def test_unknown_parameter_is_named_as_such(client):
     assert response.json["message"] == "The query has bad parameters: colour. See errors for what each needs."
 
 
+def test_each_parameter_is_read_by_its_own_field_whatever_else_is_given(client):
+    # The query is read by a schema of the parameters given (listing.parameters_reader): a good one, a bad
+    # one and an unknown one together are answered as each alone would be, and a bound pair still checked.
+    response = client.get("/api/games?limit=5&year_min=1999&year_max=1990&colour=red&sort=nope")
+    assert response.status_code == 400
+    assert response.json["errors"] == {
+        "colour": ["Unknown parameter."],
+        "sort": [
+            "Not a sortable field: nope. Sort by id, name, platform, publisher, genre, year, creationdate, "
+            "lastmodificationdate."
+        ],
+    }
+    response = client.get("/api/games?limit=5&year_min=1999&year_max=1990")
+    assert response.status_code == 400
+    assert response.json["errors"] == {"year_min": ["Must not be more than year_max."]}
+    response = client.get("/api/games?limit=5&year_min=1990&year_max=1999&sort=-year")
+    assert response.status_code == 200, response.json
+
+
 def a_cursor(app, client, url="/api/records?limit=1&sort=value2"):
     insert(app, Record, [{"value2": 1.0}, {"value2": 2.0}, {"value2": 3.0}])
     cursor = client.get(url).json["next_cursor"]
