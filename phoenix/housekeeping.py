@@ -36,11 +36,11 @@ def sweep_now_and_then(state):
     unless this worker swept less than PHOENIX_HOUSEKEEPING_INTERVAL_S ago."""
     if not state.get("stored_idempotent_answer"):  # set by phoenix.idempotency
         return
-    state = current_app.extensions.setdefault("housekeeping", {"last": None})
+    swept = current_app.extensions.setdefault("housekeeping", {"last": None})
     now = time.monotonic()
     interval = current_app.config["PHOENIX_HOUSEKEEPING_INTERVAL_S"]
-    if state["last"] is None or now - state["last"] >= interval:
-        state["last"] = now
+    if swept["last"] is None or now - swept["last"] >= interval:
+        swept["last"] = now
         delete_expired_answers()
 
 

@@ -26,7 +26,6 @@ def harden(response, endpoint):
         # Flask-Limiter adds its window to every answer of a limited route: on a 200 it means nothing.
         # (getlist: a miss of get, pop or `in` raises and catches an exception inside werkzeug.)
         del headers["Retry-After"]
-    return response
 
 
 def public_base_url():
