@@ -11,8 +11,8 @@ from phoenix.auth import KEY_BY_PREFIX
 from phoenix.config import engine_options
 from phoenix.database import autocommit, connection
 from phoenix.extensions import db
-from phoenix.listing import ordered_select
-from phoenix.models import Change, Record
+from phoenix.listing import ordered_select, resumed_page, search_statements
+from phoenix.models import Change, Game, Record
 from phoenix.resources.changes import statement_for
 from phoenix.resources.games import GAMES
 from phoenix.resources.records import RECORDS
@@ -178,6 +178,19 @@ def prepared_cases(dialect_name):
         (GAMES.by_id, {"id": 1}),
         (ordered_select(RECORDS.listing, (("id", False),))[2], {"page_size": 3}),
         (ordered_select(GAMES.listing, (("year", True),))[2], {"page_size": 3}),
+        # A page after a cursor, and a search's probes after one: their values are parameters.
+        (resumed_page(RECORDS.listing, (("id", False),)), {"page_size": 3, "cursor_0": 0}),
+        (
+            resumed_page(GAMES.listing, (("year", True),)),
+            {"page_size": 3, "cursor_0": 0, "cursor_1": 3000, "cursor_2": 10**6},
+        ),
+        *(
+            (prepared, {"page_size": 3, "search_0": "%o%", "cursor_0": 0, "window_size": 10, "window_end": 0})
+            for name, prepared in search_statements(
+                GAMES.listing, (("id", False),), (Game.__table__.c.name,), True
+            ).items()
+            if name != "rare"  # a count, read by position (its column is count_1 in Core's rows)
+        ),
         (statement_for(dialect_name, None), {"xid": 0, "id": 0, "page_size": 10}),
         (statement_for(dialect_name, "games"), {"xid": 0, "id": 0, "page_size": 10}),
         (KEY_BY_PREFIX, {"prefix": "phx_missing"}),

@@ -11,8 +11,9 @@ import pytest
 import sqlalchemy as sa
 from werkzeug.datastructures import MultiDict
 
+from phoenix import listing
 from phoenix.extensions import db
-from phoenix.listing import BAD_CURSOR, ONE_SORT_FIELD, PageQuery, checksum, read_parameters
+from phoenix.listing import BAD_CURSOR, ONE_SORT_FIELD, PageQuery, after, checksum, read_parameters
 from phoenix.models import FOLDED_IN_ORDER, Game, Record, utcnow
 from phoenix.resources.games import GAMES
 from phoenix.resources.records import RECORDS
@@ -256,6 +257,24 @@ def test_last_page_has_no_cursor_and_no_link(app, client):
     assert response.json["next_cursor"] is None
     assert response.json["links"] == {"next": None}
     assert "Link" not in response.headers
+
+
+def test_a_page_after_a_cursor_runs_statements_made_once(app, client, monkeypatch):
+    """A page with no filter, or a search with no other filter, after a cursor runs statements made once
+    for its shape (the cursor's values are parameters): walking them builds the keyset condition once a
+    shape, not once a page."""
+    ids = insert(app, Game, [game(f"Doom {n}") for n in range(4)] + [game("Myst")])
+    listing.resumed_page.cache_clear()
+    listing.search_statements.cache_clear()
+    built = []
+    monkeypatch.setattr(listing, "after", lambda keys: built.append(keys) or after(keys))
+    assert walk(client, "/api/games?limit=1", "games") == ids
+    assert walk(client, "/api/games?name=doom&limit=1", "games") == ids[:4]
+    assert walk(client, "/api/games?name=doom&limit=1&sort=-year", "games") == list(reversed(ids[:4]))
+    assert len(built) == 3  # the list, the search, the search by -year: each made once
+    # A filter other than the search is not a shape made once: its condition is built for each page.
+    assert walk(client, "/api/games?name=doom&platform=PC&limit=2", "games") == ids[:4]
+    assert len(built) == 5
 
 
 # --- every 400 ----------------------------------------------------------------------------------------
