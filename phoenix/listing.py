@@ -390,10 +390,9 @@ def parameters_schema(listing):
         # One enum for both lists, named for client generators (phoenix.openapi).
         declared["count"].metadata["openapi_schema_name"] = "Count"
     declared.update({name: spec.field for name, spec in listing.filters.items()})
+    # parameters_reader loads the given fields alone: none may be filled in or required when absent.
     filled = [name for name, spec in declared.items() if spec.required or spec.load_default is not missing]
-    if (
-        filled
-    ):  # parameters_reader loads the given fields alone: none may be filled in or required when absent
+    if filled:
         raise RuntimeError(
             f"{listing.name}: {filled} must be read when absent, which parameters_reader does not"
         )
