@@ -103,6 +103,8 @@ SEARCH_WORDS = {
     "classic": lambda n, rows: n % 8 == 0,  # 12.5%
     "collection": lambda n, rows: True,  # every row
 }
+# The words whose page Phoenix finds through the trigram index, not in a window of rows in order.
+RARE_WORDS = ("quixotic",)
 
 
 def planted(rows, column, total):

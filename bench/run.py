@@ -9,7 +9,9 @@ rows in each table), serves each with its own Phoenix, and measures two kinds of
   limit app and bare Flask at the largest size; the table gives Phoenix/limit and Phoenix/bare;
 - the search cases (name on games, q on records, for words planted at four frequencies by
   bench/database.py, with the default sort and a sort on another field): Phoenix at every size, whose
-  p50 must not grow with the table, and whose p99 must stay under 50 ms.
+  p50 must not grow with the table, and whose p99 must stay under 50 ms; beside it, for the words that
+  a window of rows finds, the limit app's floor of the same page at every size (bench/limit.py: the
+  window statement alone), whose growth is the part that the database's reading alone would show.
 
 The contenders of a case take turns, round after round (alternating, so that a noisy neighbour weighs on
 all alike); medians are reported, with the peak resident memory of Phoenix's workers.
@@ -56,6 +58,7 @@ class Case:
     script: str = "path.lua"
     path: str = ""
     goal: float = 0.0
+    floor: bool = False  # a search case that the limit app's floor is measured beside, at every size
 
 
 YARDSTICK = [
@@ -80,7 +83,7 @@ def search_cases():
         for word in database.SEARCH_WORDS:
             for sort in ("", f"&sort={other_sort}"):
                 path = f"/api/{collection}?{parameter}={word}&limit=50{sort}"
-                cases.append(Case(f"GET {path}", path=path))
+                cases.append(Case(f"GET {path}", path=path, floor=word not in database.RARE_WORDS))
     return cases
 
 
@@ -240,25 +243,47 @@ def report(yardstick, searches, sizes, checks, peak, rss_after, about, settings)
         )
     lines += [
         "",
-        f"| search | p50 ms at {min(sizes):,} | p50 ms at {max(sizes):,} | growth | p99 ms at {max(sizes):,} | req/s at {max(sizes):,} |",
-        "|---|---:|---:|---:|---:|---:|",
+        f"| search | p50 ms at {min(sizes):,} | p50 ms at {max(sizes):,} | growth | p99 ms at {max(sizes):,} "
+        f"| req/s at {max(sizes):,} | floor's p50 ms at {min(sizes):,} | at {max(sizes):,} | floor's growth |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in searches:
         s, g = r[small], r[large]
+        floor = floor_growth(r, sizes)
+        floors = (
+            "| — | — | — |"
+            if floor is None
+            else f"| {r[f'limit {min(sizes):,}']['p50_ms']:.2f} | {r[f'limit {max(sizes):,}']['p50_ms']:.2f} "
+            f"| {floor:.2f} |"
+        )
         lines.append(
             f"| {r['case']} | {s['p50_ms']:.2f} | {g['p50_ms']:.2f} | {g['p50_ms'] / s['p50_ms']:.2f} "
-            f"| {g['p99_ms']:.2f} | {g['rps']:,.0f} |"
+            f"| {g['p99_ms']:.2f} | {g['rps']:,.0f} {floors}"
         )
     lines += ["", f"Peak Phoenix worker RSS: {peak:.1f} MB; after the run: {rss_after:.1f} MB.", ""]
     missed = [(target, value) for target, value in checks if not target.met(value)]
     lines.append(f"{len(checks) - len(missed)} of {len(checks)} targets met.")
     if missed:
-        lines += ["", "| missed target | goal | measured |", "|---|---:|---:|"]
+        lines += ["", "| missed target | goal | measured | the limit app's floor |", "|---|---:|---:|---:|"]
+        floors = {
+            f"{r['case']}: p50 {max(sizes):,} / {min(sizes):,} rows": floor_growth(r, sizes) for r in searches
+        }
         for target, value in missed:
+            floor = floors.get(target.label)
             lines.append(
-                f"| {target.label} | {'>=' if target.at_least else '<='} {target.bound:g} | {value:.2f} |"
+                f"| {target.label} | {'>=' if target.at_least else '<='} {target.bound:g} | {value:.2f} "
+                f"| {'—' if floor is None else f'{floor:.2f}'} |"
             )
     return "\n".join(lines)
+
+
+def floor_growth(result, sizes):
+    """The growth of the limit app's floor of a search case (p50 at the largest size over p50 at the
+    smallest), or None where it was not measured."""
+    small, large = f"limit {min(sizes):,}", f"limit {max(sizes):,}"
+    if small not in result or large not in result:
+        return None
+    return result[large]["p50_ms"] / result[small]["p50_ms"]
 
 
 def options(argv=None):
@@ -310,10 +335,16 @@ def main(argv=None):
         )
         for rows, sized_url in urls.items()
     }
-    largest = urls[max(sizes)]
-    limit = Gunicorn("bench.limit:app", {**shared, "DATABASE_URL": largest}, RESULTS / f"{stamp}-limit.log")
+    # The limit app at each size: at the largest for the yardstick, at all for the searches' floor.
+    limits = {
+        rows: Gunicorn(
+            "bench.limit:app", {**shared, "DATABASE_URL": sized_url}, RESULTS / f"{stamp}-limit-{rows}.log"
+        )
+        for rows, sized_url in urls.items()
+    }
+    limit = limits[max(sizes)]
     bare = Gunicorn("bench.bare:app", shared, RESULTS / f"{stamp}-bare.log", ready_path="/")
-    servers = [*phoenixes.values(), limit, bare]
+    servers = [*phoenixes.values(), *limits.values(), bare]
     yardstick, searches = [], []
     try:
         for server in servers:
@@ -343,11 +374,12 @@ def main(argv=None):
             search_contenders = {
                 f"phoenix {rows:,}": (server, envs[rows]) for rows, server in phoenixes.items()
             }
+            floor_contenders = {f"limit {rows:,}": (server, envs[rows]) for rows, server in limits.items()}
             for case in [*search_cases(), FOLLOW_FEED]:
                 searches.append(
                     measure(
                         case,
-                        search_contenders,
+                        {**search_contenders, **(floor_contenders if case.floor else {})},
                         max(2, seconds // 3),
                         rounds,
                         search_connections,

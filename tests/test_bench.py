@@ -3,8 +3,11 @@
 import math
 
 import pytest
+import sqlalchemy as sa
 
 from bench import database, run, wrk
+from phoenix.extensions import db
+from phoenix.models import Game, utcnow
 
 REPORT = """Running 10s test @ http://127.0.0.1:40000
   2 threads and 16 connections
@@ -101,3 +104,73 @@ def test_every_search_case_is_measured_in_two_orders():
     assert len(paths) == 2 * len(database.SEARCH_WORDS) * 2
     assert "/api/games?name=platinum&limit=50&sort=-year" in paths
     assert "/api/records?q=quixotic&limit=50" in paths
+
+
+def test_the_limit_floor_is_measured_beside_the_searches_that_a_window_finds():
+    floors = {case.path: case.floor for case in run.search_cases()}
+    assert (
+        floors["/api/games?name=platinum&limit=50"]
+        and floors["/api/records?q=classic&limit=50&sort=-timestamp"]
+    )
+    assert not floors["/api/games?name=quixotic&limit=50"] and not floors["/api/records?q=quixotic&limit=50"]
+    assert sum(floors.values()) == 2 * 2 * (len(database.SEARCH_WORDS) - len(database.RARE_WORDS))
+
+
+def test_the_report_gives_the_floors_growth_beside_phoenixs():
+    sizes = [1000, 1000000]
+    searches = [
+        {"case": "windowed", "phoenix 1,000": summary(500, 2.0), "phoenix 1,000,000": summary(300, 3.2),
+         "limit 1,000": summary(2000, 0.5), "limit 1,000,000": summary(900, 1.5)},
+        {"case": "rare", "phoenix 1,000": summary(500, 2.0), "phoenix 1,000,000": summary(500, 2.0)},
+    ]  # fmt: skip
+    checks = run.targets([], searches, sizes, rss_after=80.0)
+    about = {
+        "date": "today",
+        "cpu": "cpu",
+        "cores": 2,
+        "memory_gb": 1,
+        "system": "Linux",
+        "python": "3",
+        "load_before": 0,
+    }
+    text = run.report([], searches, sizes, checks, 80.0, 80.0, about, "settings")
+    assert "| windowed | 2.00 | 3.20 | 1.60 | 6.40 | 300 | 0.50 | 1.50 | 3.00 |" in text
+    assert "| rare | 2.00 | 2.00 | 1.00 | 4.00 | 500 | — | — | — |" in text
+    assert "| windowed: p50 1,000,000 / 1,000 rows | <= 1.5 | 1.60 | 3.00 |" in text
+    assert "4 of 5 targets met." in text
+
+
+@pytest.mark.postgresql_only
+def test_the_limit_apps_floor_answers_phoenixs_first_page_of_a_search(app, client, db_url, monkeypatch):
+    from bench import limit
+
+    with app.app_context():
+        words = ["Platinum Doom" if n % 3 == 0 else "Doom" for n in range(40)]
+        games = [{"name": name, "platform": "PC", "publisher": "id", "genre": "Shooter", "year": 1990 + n % 7}
+                 for n, name in enumerate(words)]  # fmt: skip
+        now = utcnow()
+        stamped = [
+            {**g, "creationdate": now, "lastmodificationdate": now, "lastmodifiedby": "seed"} for g in games
+        ]
+        db.session.execute(sa.insert(Game), stamped)
+        db.session.commit()
+    libpq_url = sa.engine.make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    monkeypatch.setenv("DATABASE_URL", libpq_url)
+    monkeypatch.setattr(limit.local, "connection", None, raising=False)
+    floor = limit.app.test_client()
+    try:
+        for query in (
+            "name=platinum&limit=5",
+            "name=PLATINUM&limit=5&sort=-year",
+            "name=doom&limit=50&sort=name",
+        ):
+            ours, theirs = floor.get(f"/api/games?{query}"), client.get(f"/api/games?{query}")
+            assert ours.status_code == theirs.status_code == 200
+            assert [game["id"] for game in ours.json["games"]] == [
+                game["id"] for game in theirs.json["games"]
+            ]
+            assert len(ours.json["games"]) == {"5": 5, "50": 40}[query.split("limit=")[1].split("&")[0]]
+        assert floor.get("/api/games?name=platinum&sort=nothing").status_code == 404
+    finally:
+        if limit.local.connection is not None:
+            limit.local.connection.close()
