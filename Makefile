@@ -52,6 +52,7 @@ bench: $(STAMP)
 
 ## soak: no write lost under contention, killed workers, a database outage and load (SOAK_ARGS=--short: CI's form)
 soak: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 clean:
