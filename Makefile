@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FLASK := $(BIN)/flask --app wsgi
+# wrk drives the bench and the soak's load: Debian's package, installed when missing.
+WRK := command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 
 .PHONY: run test test-browser screenshots lint format migrate bench soak clean
 
@@ -47,12 +49,12 @@ migrate: $(STAMP)
 
 ## bench: Phoenix vs a bare Flask app under gunicorn on PostgreSQL, driven by wrk (installed if missing)
 bench: $(STAMP)
-	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(WRK)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 ## soak: no write lost under contention, killed workers, a database outage and load (SOAK_ARGS=--short: CI's form)
 soak: $(STAMP)
-	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(WRK)
 	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 clean:
